@@ -1,0 +1,60 @@
+"""Fixed-shape epoch arrays: shuffled positives with sampled negatives, padded and masked."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from dprec.data.sampling import PositiveSet, sample_negatives
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochBatches:
+    """One epoch as `n_batches` batches of `batch_size` positives; the last batch is padded.
+
+    users `[n_batches, B]`, pos_items `[n_batches, B]`, neg_items `[n_batches, B, n_neg]`,
+    mask `[n_batches, B]` (1.0 for real positives, 0.0 for padding).
+    """
+
+    users: np.ndarray
+    pos_items: np.ndarray
+    neg_items: np.ndarray
+    mask: np.ndarray
+
+    @property
+    def num_batches(self) -> int:
+        return int(self.users.shape[0])
+
+
+def padded_batch_size(batch_size: int, multiple: int) -> int:
+    """`batch_size` rounded up to a multiple of `multiple` (the number of devices)."""
+    return -(-batch_size // multiple) * multiple
+
+
+def make_epoch_batches(
+    rng: np.random.Generator,
+    users: np.ndarray,
+    items: np.ndarray,
+    positives: PositiveSet,
+    *,
+    batch_size: int,
+    num_negatives: int,
+) -> EpochBatches:
+    """Shuffle the training positives `[N]` and draw `num_negatives` negatives for each."""
+    order = rng.permutation(users.shape[0])
+    n_batches = -(-users.shape[0] // batch_size)
+    total = n_batches * batch_size
+    pad = total - users.shape[0]
+    batch_users = np.concatenate([users[order], np.zeros(pad, users.dtype)]).astype(np.int32)
+    batch_items = np.concatenate([items[order], np.zeros(pad, items.dtype)]).astype(np.int32)
+    negatives = sample_negatives(
+        rng, np.repeat(batch_users[:, None], num_negatives, axis=1), positives
+    ).astype(np.int32)
+    mask = np.concatenate([np.ones(users.shape[0], np.float32), np.zeros(pad, np.float32)])
+    return EpochBatches(
+        users=batch_users.reshape(n_batches, batch_size),
+        pos_items=batch_items.reshape(n_batches, batch_size),
+        neg_items=negatives.reshape(n_batches, batch_size, num_negatives),
+        mask=mask.reshape(n_batches, batch_size),
+    )

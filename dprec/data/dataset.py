@@ -1,0 +1,139 @@
+"""Interaction data after id remapping and splitting: the host-side input of every run."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from dprec.data import splits
+from dprec.errors import DataError
+from dprec.specs import DataSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class Interactions:
+    """One set of (user, item) pairs with optional per-pair columns. Arrays are `[N]`."""
+
+    users: np.ndarray  # int32 contiguous user index
+    items: np.ndarray  # int32 contiguous item index
+    ratings: np.ndarray | None = None  # rating, where the data has one
+    truth: np.ndarray | None = None  # 1 = truly clean (synthetic data only)
+
+    def __len__(self) -> int:
+        return int(self.users.shape[0])
+
+    def select(self, keep: np.ndarray) -> Interactions:
+        """The rows where boolean `keep` `[N]` is true."""
+        return Interactions(
+            users=self.users[keep],
+            items=self.items[keep],
+            ratings=None if self.ratings is None else self.ratings[keep],
+            truth=None if self.truth is None else self.truth[keep],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class InteractionData:
+    """Train / validation / test interactions over contiguous ids `0..n_users-1`, `0..n_items-1`.
+
+    Training uses `train` binarised; `valid_clean` and `test_clean` hold the interactions that
+    pass the clean rule; `valid` and `test` hold all held-out interactions (the noisy sets).
+    `user_ids[u]` and `item_ids[i]` give the original ids back.
+    """
+
+    n_users: int
+    n_items: int
+    train: Interactions
+    valid: Interactions
+    valid_clean: Interactions
+    test: Interactions
+    test_clean: Interactions
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 (first 16 hex digits) of every split's ids and clean sets."""
+        digest = hashlib.sha256(f"{self.n_users},{self.n_items}".encode())
+        for part in (self.train, self.valid, self.valid_clean, self.test, self.test_clean):
+            digest.update(part.users.tobytes())
+            digest.update(part.items.tobytes())
+        return digest.hexdigest()[:16]
+
+    def train_degree(self) -> np.ndarray:
+        """Training interactions per user `[n_users]`."""
+        return np.bincount(self.train.users, minlength=self.n_users)
+
+    def item_popularity(self) -> np.ndarray:
+        """Training interactions per item `[n_items]`."""
+        return np.bincount(self.train.items, minlength=self.n_items)
+
+    def summary(self) -> str:
+        """One line of sizes for progress output."""
+        return (
+            f"{self.n_users} users, {self.n_items} items, train {len(self.train)}, "
+            f"valid {len(self.valid)} (clean {len(self.valid_clean)}), "
+            f"test {len(self.test)} (clean {len(self.test_clean)})"
+        )
+
+
+def _remap(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous indices in sorted order of the original ids, so integer ids keep their order."""
+    raw = values.to_numpy()
+    if raw.dtype == object:
+        raw = raw.astype(str)
+    originals, index = np.unique(raw, return_inverse=True)
+    return originals, index.astype(np.int32)
+
+
+def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> InteractionData:
+    """Clean, deduplicate, remap, split and apply the clean rule to a standard-column frame.
+
+    `frame` has at least `user` and `item`, plus whatever `spec` needs (`rating`, `dwell`,
+    `timestamp`, `split`, `clean`, `truth`). Duplicate (user, item) pairs keep their first row
+    (in time order for a chronological split).
+
+    Raises:
+      DataError: empty data, missing ids, or a column the split or clean rule needs is unusable.
+    """
+    frame = frame.dropna(subset=["user", "item"])
+    if frame.empty:
+        raise DataError(f"no interactions in {source}; check the file and data.columns")
+    is_clean = splits.clean_flags(frame, spec.clean_rule, spec.clean_threshold, source)
+    frame = frame.assign(_clean=is_clean)
+    if spec.split == "chrono":
+        if "timestamp" not in frame:
+            raise DataError(
+                "data.split=chrono needs a timestamp column; set data.columns.timestamp "
+                "or use data.split=random"
+            )
+        frame = frame.sort_values(by="timestamp", kind="stable")
+    frame = frame.drop_duplicates(subset=["user", "item"], keep="first")
+    user_ids, users = _remap(frame["user"])
+    item_ids, items = _remap(frame["item"])
+    part = splits.assign_splits(frame, spec, source)
+    ratings = frame["rating"].to_numpy() if "rating" in frame else None
+    truth = frame["truth"].to_numpy().astype(np.int8) if "truth" in frame else None
+    everything = Interactions(users=users, items=items, ratings=ratings, truth=truth)
+    clean = frame["_clean"].to_numpy()
+    data = InteractionData(
+        n_users=len(user_ids),
+        n_items=len(item_ids),
+        train=everything.select(part == splits.TRAIN),
+        valid=everything.select(part == splits.VALID),
+        valid_clean=everything.select((part == splits.VALID) & clean),
+        test=everything.select(part == splits.TEST),
+        test_clean=everything.select((part == splits.TEST) & clean),
+        user_ids=user_ids,
+        item_ids=item_ids,
+    )
+    for name in ("train", "valid", "test", "test_clean"):
+        if len(getattr(data, name)) == 0:
+            raise DataError(
+                f"the {name} set of {source} is empty after filtering; check data.split, "
+                f"data.split_ratios and data.clean_rule/data.clean_threshold"
+            )
+    return data

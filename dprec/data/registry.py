@@ -1,0 +1,46 @@
+"""Dataset presets: name → how to obtain the standard-column frame and build the splits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dprec.data import synthetic
+from dprec.data.dataset import InteractionData, build_interaction_data
+from dprec.data.io import read_table
+from dprec.errors import DataError
+
+DATASET_NAMES = ("synthetic", "modcloth", "table")
+
+# Default files, relative to the data directory (`$DPREC_DATA_DIR` or ../shared/data beside
+# the checkout). The files are never copied into the repository (licences).
+DEFAULT_FILES = {"modcloth": "modcloth/modcloth.csv.gz"}
+
+
+def data_dir() -> Path:
+    """`$DPREC_DATA_DIR` if set, else `shared/data` beside the repository checkout."""
+    if os.environ.get("DPREC_DATA_DIR"):
+        return Path(os.environ["DPREC_DATA_DIR"])
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def resolve_path(name: str, path: str) -> str:
+    """The file to read for dataset `name`: `path` if given, else the preset's default."""
+    if path:
+        return os.path.expanduser(path)
+    if name not in DEFAULT_FILES:
+        raise DataError(f"dataset {name!r} has no default file; pass --config.data.path=FILE")
+    return str(data_dir() / DEFAULT_FILES[name])
+
+
+def load_dataset(spec) -> InteractionData:
+    """Load and split the dataset that `spec` (a `DataSpec`) describes."""
+    if spec.name == "synthetic":
+        frame = synthetic.generate(spec.synthetic)
+        return build_interaction_data(frame, spec, source="the synthetic generator")
+    if spec.name not in DATASET_NAMES:
+        raise DataError(
+            f"unknown dataset {spec.name!r}; choose one of {', '.join(DATASET_NAMES)}"
+        )
+    path = resolve_path(spec.name, spec.path)
+    return build_interaction_data(read_table(path, spec.columns), spec, source=path)

@@ -1,0 +1,128 @@
+"""Full-ranking evaluation: jitted masked top-K over chunks of users, metrics on the host.
+
+Evaluation takes a score function `all_items_fn(params, users [C]) -> logits [C, n_items]`,
+not a model. Items the user already has (train, and valid for the test) score −inf; ties are
+broken by the lowest item index (`lax.top_k`), which is the paper's protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dprec import metrics
+from dprec.data.dataset import Interactions
+from dprec.data.sampling import PositiveSet
+
+AllItemsFn = Callable[[Any, jax.Array], jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class RankingTask:
+    """Fixed host inputs for ranking one evaluation set.
+
+    users `[U]` evaluated users (each with ≥ 1 relevant item), sorted;
+    user_chunks `[n_chunks, C]` the same users padded with user 0;
+    excluded_rows / excluded_items `[n_chunks, E]` (row in chunk, item) pairs to mask, padded
+    with row C (dropped by the scatter); relevant: the evaluated (user, item) pairs;
+    n_relevant `[U]` |T| per user.
+    """
+
+    users: np.ndarray
+    user_chunks: np.ndarray
+    excluded_rows: np.ndarray
+    excluded_items: np.ndarray
+    relevant: PositiveSet
+    n_relevant: np.ndarray
+
+    @property
+    def chunk_size(self) -> int:
+        return int(self.user_chunks.shape[1])
+
+
+def make_ranking_task(
+    relevant: Interactions,
+    excluded: Sequence[Interactions],
+    *,
+    n_items: int,
+    chunk_size: int,
+) -> RankingTask:
+    """Prepare the ranking of `relevant`'s users with the pairs in `excluded` masked."""
+    users, n_relevant = np.unique(relevant.users, return_counts=True)
+    chunk_size = min(chunk_size, max(1, users.shape[0]))
+    n_chunks = max(1, -(-users.shape[0] // chunk_size))
+    padded = np.zeros(n_chunks * chunk_size, np.int32)
+    padded[: users.shape[0]] = users
+
+    ex_users = np.concatenate([part.users for part in excluded]) if excluded else np.zeros(0)
+    ex_items = np.concatenate([part.items for part in excluded]) if excluded else np.zeros(0)
+    position = np.searchsorted(users, ex_users)
+    position = np.minimum(position, max(users.shape[0] - 1, 0))
+    keep = users[position] == ex_users if users.shape[0] else np.zeros(ex_users.shape, bool)
+    position, ex_items = position[keep], ex_items[keep]
+    chunk_of = position // chunk_size
+    counts = np.bincount(chunk_of, minlength=n_chunks)
+    width = max(1, int(counts.max()) if counts.size else 1)
+    rows = np.full((n_chunks, width), chunk_size, np.int32)
+    items = np.zeros((n_chunks, width), np.int32)
+    order = np.argsort(chunk_of, kind="stable")
+    slot = np.arange(order.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows[chunk_of[order], slot] = position[order] % chunk_size
+    items[chunk_of[order], slot] = ex_items[order]
+    return RankingTask(
+        users=users.astype(np.int32),
+        user_chunks=padded.reshape(n_chunks, chunk_size),
+        excluded_rows=rows,
+        excluded_items=items,
+        relevant=PositiveSet.from_pairs(relevant.users, relevant.items, n_items),
+        n_relevant=n_relevant,
+    )
+
+
+def make_topk_fn(all_items_fn: AllItemsFn, k: int) -> Callable[..., jax.Array]:
+    """Jitted `(params, user_chunks, excluded_rows, excluded_items) -> items [n_chunks, C, k]`.
+
+    Chunks run one after another (`lax.map`), so memory is bounded by C × n_items.
+    """
+
+    def rank_chunk(params, chunk):
+        users, rows, items = chunk
+        scores = all_items_fn(params, users)
+        scores = scores.at[rows, items].set(-jnp.inf, mode="drop")
+        return jax.lax.top_k(scores, k)[1]
+
+    @jax.jit
+    def topk(params, user_chunks, excluded_rows, excluded_items):
+        return jax.lax.map(
+            lambda chunk: rank_chunk(params, chunk), (user_chunks, excluded_rows, excluded_items)
+        )
+
+    return topk
+
+
+def rank(topk_fn: Callable[..., jax.Array], params: Any, task: RankingTask) -> np.ndarray:
+    """Top-K items `[U, k]` of every user of `task`."""
+    items = topk_fn(params, task.user_chunks, task.excluded_rows, task.excluded_items)
+    items = np.asarray(items).reshape(-1, items.shape[-1])
+    return items[: task.users.shape[0]]
+
+
+def hits_of(top_items: np.ndarray, task: RankingTask) -> np.ndarray:
+    """Boolean `[U, k]`: whether each ranked item is relevant for its user."""
+    return task.relevant.contains(np.broadcast_to(task.users[:, None], top_items.shape), top_items)
+
+
+def popularity_fn(popularity: np.ndarray) -> AllItemsFn:
+    """A score function ranking items by training popularity for every user."""
+    counts = jnp.asarray(popularity, jnp.float32)
+
+    def all_items(params, users):
+        del params
+        return jnp.broadcast_to(counts, (users.shape[0], counts.shape[0]))
+
+    return all_items

@@ -1,0 +1,82 @@
+"""The evaluation views of a run: validation, and the test under the paper protocol, on warm and
+cold users, on the noisy test, and the popularity ranker on the same users.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from dprec import evaluation, metrics
+from dprec.data.dataset import InteractionData
+from dprec.specs import EvalSpec
+
+Metrics = dict[str, float | int | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluator:
+    """Ranks the validation and test users of one dataset with one score function."""
+
+    ks: tuple[int, ...]
+    valid_task: evaluation.RankingTask
+    test_task: evaluation.RankingTask
+    noisy_task: evaluation.RankingTask
+    warm_test_users: np.ndarray  # [U_test] bool: ≥ 1 training interaction
+    topk_fn: Any
+    popularity: dict[str, Metrics]
+
+    def validate(self, params: Any) -> Metrics:
+        """Metrics on the validation set (training items masked)."""
+        return self._summarize(params, self.valid_task)
+
+    def test(self, params: Any) -> dict[str, Metrics]:
+        """Test views: paper (all users), warm, cold, noisy, and the popularity rows."""
+        hits = self._hits(params, self.test_task)
+        n_rel = self.test_task.n_relevant
+        return {
+            "paper": metrics.summarize(hits, n_rel, self.ks),
+            "warm": metrics.summarize(hits, n_rel, self.ks, self.warm_test_users),
+            "cold": metrics.summarize(hits, n_rel, self.ks, ~self.warm_test_users),
+            "noisy": self._summarize(params, self.noisy_task),
+            **self.popularity,
+        }
+
+    def _hits(self, params: Any, task: evaluation.RankingTask) -> np.ndarray:
+        return evaluation.hits_of(evaluation.rank(self.topk_fn, params, task), task)
+
+    def _summarize(self, params: Any, task: evaluation.RankingTask) -> Metrics:
+        return metrics.summarize(self._hits(params, task), task.n_relevant, self.ks)
+
+
+def create_evaluator(
+    data: InteractionData, spec: EvalSpec, all_items_fn: evaluation.AllItemsFn
+) -> Evaluator:
+    """Prepare the ranking tasks once; the popularity rows are computed here, once."""
+    k_max = max(spec.ks)
+    valid_set = data.valid_clean if spec.valid_set == "clean" else data.valid
+    task_args = {"n_items": data.n_items, "chunk_size": spec.chunk_size}
+    valid_task = evaluation.make_ranking_task(valid_set, [data.train], **task_args)
+    test_task = evaluation.make_ranking_task(data.test_clean, [data.train, data.valid], **task_args)
+    noisy_task = evaluation.make_ranking_task(data.test, [data.train, data.valid], **task_args)
+    warm = data.train_degree()[test_task.users] > 0
+
+    popularity_topk = evaluation.make_topk_fn(
+        evaluation.popularity_fn(data.item_popularity()), k_max
+    )
+    pop_hits = evaluation.hits_of(evaluation.rank(popularity_topk, None, test_task), test_task)
+    popularity = {
+        "popularity_paper": metrics.summarize(pop_hits, test_task.n_relevant, spec.ks),
+        "popularity_warm": metrics.summarize(pop_hits, test_task.n_relevant, spec.ks, warm),
+    }
+    return Evaluator(
+        ks=tuple(spec.ks),
+        valid_task=valid_task,
+        test_task=test_task,
+        noisy_task=noisy_task,
+        warm_test_users=warm,
+        topk_fn=evaluation.make_topk_fn(all_items_fn, k_max),
+        popularity=popularity,
+    )

@@ -1,0 +1,113 @@
+"""The run directory: config, run info, per-epoch metrics (JSON lines) and final results.
+
+Every file is written atomically (temporary file in the same directory, then rename), so an
+interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dprec.errors import UserInputError
+
+CONFIG_FILE = "config.json"
+RUN_INFO_FILE = "run_info.json"
+METRICS_FILE = "metrics.jsonl"
+RESULTS_FILE = "results.json"
+RESULTS_TABLE_FILE = "results.md"
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | Path, value: Any) -> None:
+    write_atomic(path, json.dumps(_finite(value), indent=2, sort_keys=False) + "\n")
+
+
+def check_workdir(workdir: str | Path) -> Path:
+    """Raise if `workdir` cannot be a run directory (it is a file, or its parent is one)."""
+    path = Path(workdir).expanduser()
+    for candidate in (path, *path.parents):
+        if candidate.exists() and not candidate.is_dir():
+            raise UserInputError(
+                f"workdir {path} cannot be created: {candidate} is a file; pass another --workdir"
+            )
+    return path
+
+
+class RunWriter:
+    """Writes one run directory. Created only after the inputs were validated."""
+
+    def __init__(self, workdir: str | Path):
+        self.path = check_workdir(workdir)
+        self.path.mkdir(parents=True, exist_ok=True)
+        # A new run replaces the results of an earlier one in the same directory.
+        for name in (RESULTS_FILE, RESULTS_TABLE_FILE, METRICS_FILE):
+            (self.path / name).unlink(missing_ok=True)
+        self._lines: list[str] = []
+
+    def write_config(self, config: dict[str, Any], run_info: dict[str, Any]) -> None:
+        write_json(self.path / CONFIG_FILE, config)
+        write_json(self.path / RUN_INFO_FILE, run_info)
+
+    def log_epoch(self, record: dict[str, Any]) -> None:
+        """Append one epoch's record to metrics.jsonl (the whole file is rewritten atomically)."""
+        self._lines.append(json.dumps(_finite(record), sort_keys=False))
+        write_atomic(self.path / METRICS_FILE, "\n".join(self._lines) + "\n")
+
+    def write_results(self, results: dict[str, Any], table: str) -> None:
+        write_json(self.path / RESULTS_FILE, results)
+        write_atomic(self.path / RESULTS_TABLE_FILE, table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def results_table(results: dict[str, Any], ks: tuple[int, ...]) -> str:
+    """Markdown tables of the test views at the best validation epoch and at the last epoch."""
+    columns = [f"{m}@{k}" for m in ("recall", "ndcg") for k in ks] + ["users"]
+    lines = []
+    for key, title in (("test", f"best validation epoch ({results['best_epoch']})"),
+                       ("test_last", f"last epoch ({results['epochs_run']})")):
+        lines += [f"### Test at the {title}", "", "| view | " + " | ".join(columns) + " |",
+                  "|---" * (len(columns) + 1) + "|"]
+        for view, row in results[key].items():
+            lines.append(f"| {view} | " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+        lines.append("")
+    valid = results["valid"]
+    lines += ["### Validation at the best epoch", "",
+              "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|",
+              "| " + " | ".join(_cell(valid.get(c)) for c in columns) + " |", ""]
+    return "\n".join(lines)

@@ -1,0 +1,24 @@
+"""MF: σ(p_u · q_i), no bias (the paper's auxiliary model g and noise models h, h')."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class MF(nnx.Module):
+    """Matrix factorisation with embeddings initialised N(0, init_std²)."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float, *, rngs: nnx.Rngs):
+        init = nnx.initializers.normal(init_std)
+        self.user_embedding = nnx.Embed(n_users, dim, embedding_init=init, rngs=rngs)
+        self.item_embedding = nnx.Embed(n_items, dim, embedding_init=init, rngs=rngs)
+
+    def pair_logits(self, users: jax.Array, items: jax.Array) -> jax.Array:
+        """Logits `[B]` for pairs `users [B]`, `items [B]`."""
+        return jnp.sum(self.user_embedding(users) * self.item_embedding(items), axis=-1)
+
+    def all_item_logits(self, users: jax.Array) -> jax.Array:
+        """Logits `[U, n_items]` of every item for `users [U]`."""
+        return self.user_embedding(users) @ self.item_embedding.embedding.value.T

@@ -1,0 +1,1 @@
+"""Per-example pure losses on logits (log space), reduced by the caller."""

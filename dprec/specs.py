@@ -1,0 +1,207 @@
+"""Frozen specs made from the config at one boundary (`run_spec_from_config`).
+
+Nothing below `train.train_and_evaluate` receives a `ConfigDict`: every library function takes
+these small dataclasses (or plain values), so it can be called from a notebook without flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from dprec.errors import ConfigError
+
+SPLIT_KINDS = ("column", "random", "chrono")
+CLEAN_RULES = ("rating", "dwell", "flag", "none")
+VALID_SETS = ("clean", "noisy")
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnSpec:
+    """Column names of an interaction table; '' marks a column the table does not have."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    rating: str = ""
+    dwell: str = ""
+    timestamp: str = ""
+    split: str = ""
+    clean: str = ""
+    truth: str = ""  # per-interaction ground truth (1 = truly clean), synthetic data only
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticSpec:
+    """Sizes and noise rates of the synthetic corrupted-feedback generator."""
+
+    n_users: int = 2000
+    n_items: int = 400
+    dim: int = 8  # latent dimension of the true preferences
+    liked_fraction: float = 0.04  # share of items each user truly likes
+    exposure: float = 0.55  # P(a liked item is observed); the rest are noisy negatives
+    noisy_positive_rate: float = 0.6  # noisy clicks per observed true positive, on average
+    popularity_exponent: float = 1.0  # Zipf exponent of the click popularity of noisy clicks
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """Where the interactions come from and how they become train/valid/test sets."""
+
+    name: str = "synthetic"  # synthetic | modcloth | table
+    path: str = ""  # '' = the preset's default location
+    columns: ColumnSpec = ColumnSpec()
+    split: str = "random"  # column | random | chrono
+    split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_seed: int = 0
+    split_names: tuple[str, str, str] = ("train", "valid", "test")
+    clean_rule: str = "rating"  # rating | dwell | flag | none
+    clean_threshold: float = 5.0  # rating >= threshold, or dwell > threshold
+    synthetic: SyntheticSpec = SyntheticSpec()
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A target (or auxiliary) model: registry name and sizes."""
+
+    name: str = "gmf"
+    embed_dim: int = 32
+    init_std: float = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """Optimisation and batching."""
+
+    num_epochs: int = 40
+    batch_size: int = 2048
+    num_negatives: int = 1
+    learning_rate: float = 1e-3
+    l2: float = 0.1  # λ0: loss += λ0 · ½ · ‖θ_f‖² / n_users, every step
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+    """The training objective."""
+
+    name: str = "normal"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSpec:
+    """Full-ranking evaluation."""
+
+    ks: tuple[int, ...] = (5, 20)
+    chunk_size: int = 1024  # users scored at once: bounds memory at chunk_size × n_items
+    select_metric: str = ""  # validation metric that picks the best epoch; '' = recall@max(ks)
+    valid_set: str = "clean"  # clean | noisy validation interactions
+
+    @property
+    def selection_metric(self) -> str:
+        return self.select_metric or f"recall@{max(self.ks)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Everything one run needs."""
+
+    seed: int
+    data: DataSpec
+    model: ModelSpec
+    method: MethodSpec
+    train: TrainSpec
+    eval: EvalSpec
+
+
+def _section(config: Any, name: str) -> Mapping[str, Any]:
+    section = config.get(name) if hasattr(config, "get") else None
+    if section is None:
+        return {}
+    return section.to_dict() if hasattr(section, "to_dict") else dict(section)
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config field {where}.{unknown[0]}; valid fields: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for key, value in values.items():
+        default = getattr(cls(), key)
+        if isinstance(default, tuple) and isinstance(value, (list, tuple)):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _positive_int(value: Any, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}; set --config.{name}")
+
+
+def _one_of(value: str, choices: tuple[str, ...], name: str) -> None:
+    if value not in choices:
+        raise ConfigError(
+            f"{name}={value!r} is not one of {', '.join(choices)}; set --config.{name}"
+        )
+
+
+def run_spec_from_config(config: Any) -> RunSpec:
+    """Unpack and validate a config (ConfigDict or nested mapping) into a `RunSpec`.
+
+    Raises:
+      ConfigError: a value is missing, unknown or out of range; the message names the field.
+    """
+    data_values = dict(_section(config, "data"))
+    columns = _build(ColumnSpec, data_values.pop("columns", {}), "data.columns")
+    synthetic = _build(SyntheticSpec, data_values.pop("synthetic", {}), "data.synthetic")
+    data = dataclasses.replace(
+        _build(DataSpec, data_values, "data"), columns=columns, synthetic=synthetic
+    )
+    spec = RunSpec(
+        seed=int(config.get("seed", 0)),
+        data=data,
+        model=_build(ModelSpec, _section(config, "model"), "model"),
+        method=_build(MethodSpec, _section(config, "method"), "method"),
+        train=_build(TrainSpec, _section(config, "train"), "train"),
+        eval=_build(EvalSpec, _section(config, "eval"), "eval"),
+    )
+    validate_run_spec(spec)
+    return spec
+
+
+def validate_run_spec(spec: RunSpec) -> None:
+    """Check ranges and choices that do not depend on the data."""
+    from dprec.models import MODEL_NAMES  # local import: models import jax, specs must not
+
+    _one_of(spec.data.split, SPLIT_KINDS, "data.split")
+    _one_of(spec.data.clean_rule, CLEAN_RULES, "data.clean_rule")
+    _one_of(spec.eval.valid_set, VALID_SETS, "eval.valid_set")
+    _one_of(spec.model.name, MODEL_NAMES, "model.name")
+    _one_of(spec.method.name, ("normal",), "method.name")
+    if len(spec.data.split_ratios) != 3 or any(r < 0 for r in spec.data.split_ratios):
+        raise ConfigError("data.split_ratios must be three non-negative numbers, e.g. (0.8, 0.1, 0.1)")
+    if abs(sum(spec.data.split_ratios) - 1.0) > 1e-6:
+        raise ConfigError(f"data.split_ratios must sum to 1, got {spec.data.split_ratios}")
+    _positive_int(spec.train.batch_size, "train.batch_size")
+    _positive_int(spec.train.num_epochs, "train.num_epochs")
+    _positive_int(spec.train.num_negatives, "train.num_negatives")
+    _positive_int(spec.model.embed_dim, "model.embed_dim")
+    _positive_int(spec.eval.chunk_size, "eval.chunk_size")
+    if not spec.eval.ks:
+        raise ConfigError("eval.ks is empty; give at least one cut-off, e.g. --config.eval.ks=5,20")
+    for k in spec.eval.ks:
+        _positive_int(k, "eval.ks")
+    if spec.train.learning_rate <= 0:
+        raise ConfigError(f"train.learning_rate must be > 0, got {spec.train.learning_rate}")
+    if spec.train.l2 < 0:
+        raise ConfigError(f"train.l2 (λ0) must be >= 0, got {spec.train.l2}")
+    metric = spec.eval.selection_metric
+    valid_metrics = {f"{m}@{k}" for m in ("recall", "ndcg") for k in spec.eval.ks}
+    if metric not in valid_metrics:
+        raise ConfigError(
+            f"eval.select_metric={metric!r} is not computed; use one of {sorted(valid_metrics)}"
+        )
