@@ -22,7 +22,7 @@ _DATASET_PRESETS = {
                  "clean_threshold": 5.0,
                  "columns": {"rating": "rating", "truth": "truth"}},
         "eval": {"ks": (5, 20)},
-        "train": {"batch_size": 512, "num_epochs": 30},
+        "train": {"batch_size": 512, "num_epochs": 100},
     },
     "modcloth": {
         "data": {"name": "modcloth", "split": "column", "clean_rule": "rating",
@@ -38,8 +38,8 @@ _DATASET_PRESETS = {
 _TRAIN_PRESETS = {
     ("modcloth", "gmf", "normal"): {"l2": 0.1, "num_epochs": 40},
     ("modcloth", "mf", "normal"): {"l2": 0.1, "num_epochs": 40},
-    ("synthetic", "gmf", "normal"): {"l2": 0.1},
-    ("synthetic", "mf", "normal"): {"l2": 0.1},
+    ("synthetic", "gmf", "normal"): {"l2": 0.01},
+    ("synthetic", "mf", "normal"): {"l2": 0.01},
 }
 
 
