@@ -21,5 +21,5 @@ class GMF(nnx.Module):
 
     def all_item_logits(self, users: jax.Array) -> jax.Array:
         """Logits `[U, n_items]`: (p_u ⊙ w) · q_i + b, without a `[U, n_items, dim]` tensor."""
-        weighted = self.user_embedding(users) * self.predict.kernel.value[:, 0]
-        return weighted @ self.item_embedding.embedding.value.T + self.predict.bias.value[0]
+        weighted = self.user_embedding(users) * self.predict.kernel[:, 0]
+        return weighted @ self.item_embedding.embedding[...].T + self.predict.bias[0]

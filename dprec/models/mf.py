@@ -21,4 +21,4 @@ class MF(nnx.Module):
 
     def all_item_logits(self, users: jax.Array) -> jax.Array:
         """Logits `[U, n_items]` of every item for `users [U]`."""
-        return self.user_embedding(users) @ self.item_embedding.embedding.value.T
+        return self.user_embedding(users) @ self.item_embedding.embedding[...].T
