@@ -20,9 +20,7 @@ Batch = Mapping[str, jax.Array]  # users [B], pos_items [B], neg_items [B, n_neg
 LossFn = Callable[[dict[str, Any], Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
 
 
-def pair_logits(
-    score: ScoreFns, params: Any, batch: Batch
-) -> tuple[jax.Array, jax.Array]:
+def pair_logits(score: ScoreFns, params: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
     """Logits of the positives `[B]` and of the sampled negatives `[B, n_neg]`."""
     users, neg_items = batch["users"], batch["neg_items"]
     pos = score.pair(params, users, batch["pos_items"])

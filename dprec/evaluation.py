@@ -15,7 +15,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dprec import metrics
 from dprec.data.dataset import Interactions
 from dprec.data.sampling import PositiveSet
 

@@ -6,6 +6,7 @@ interrupted run never leaves a half-written file.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -33,13 +34,22 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename."""
+def _process_umask() -> int:
+    mask = os.umask(0o022)  # os.umask can only be read by setting it: set it back at once
+    os.umask(mask)
+    return mask
+
+
+def write_atomic_bytes(path: str | Path, data: bytes, *, gzip_compress: bool = False) -> None:
+    """Write `data` to `path` through a temporary file and a rename (optionally gzip'd)."""
     path = Path(path)
+    if gzip_compress:
+        data = gzip.compress(data, mtime=0)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_process_umask())  # mkstemp makes 0600
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -47,6 +57,11 @@ def write_atomic(path: str | Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename."""
+    write_atomic_bytes(path, text.encode())
 
 
 def write_json(path: str | Path, value: Any) -> None:
@@ -99,15 +114,26 @@ def results_table(results: dict[str, Any], ks: tuple[int, ...]) -> str:
     """Markdown tables of the test views at the best validation epoch and at the last epoch."""
     columns = [f"{m}@{k}" for m in ("recall", "ndcg") for k in ks] + ["users"]
     lines = []
-    for key, title in (("test", f"best validation epoch ({results['best_epoch']})"),
-                       ("test_last", f"last epoch ({results['epochs_run']})")):
-        lines += [f"### Test at the {title}", "", "| view | " + " | ".join(columns) + " |",
-                  "|---" * (len(columns) + 1) + "|"]
+    for key, title in (
+        ("test", f"best validation epoch ({results['best_epoch']})"),
+        ("test_last", f"last epoch ({results['epochs_run']})"),
+    ):
+        lines += [
+            f"### Test at the {title}",
+            "",
+            "| view | " + " | ".join(columns) + " |",
+            "|---" * (len(columns) + 1) + "|",
+        ]
         for view, row in results[key].items():
             lines.append(f"| {view} | " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
         lines.append("")
     valid = results["valid"]
-    lines += ["### Validation at the best epoch", "",
-              "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|",
-              "| " + " | ".join(_cell(valid.get(c)) for c in columns) + " |", ""]
+    lines += [
+        "### Validation at the best epoch",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|---" * len(columns) + "|",
+        "| " + " | ".join(_cell(valid.get(c)) for c in columns) + " |",
+        "",
+    ]
     return "\n".join(lines)

@@ -81,11 +81,31 @@ class TrainSpec:
     l2: float = 0.1  # λ0: loss += λ0 · ½ · ‖θ_f‖² / n_users, every step
 
 
+METHOD_NAMES = ("normal", "dpi", "dvae")
+DENOISING_MODES = ("alternate", "dp", "dn")
+PRIOR_INITS = ("seed", "copy")
+
+
 @dataclasses.dataclass(frozen=True)
 class MethodSpec:
-    """The training objective."""
+    """The training objective and, for DPI/DVAE, its extra roles and hyper-parameters."""
 
-    name: str = "normal"
+    name: str = "normal"  # normal | dpi | dvae
+    c1: float = 1000.0  # C1, weight of f on sampled negatives in DP (eq. 15)
+    c2: float = 10.0  # C2, weight of 1 − f on interacted pairs in DN (eq. 16)
+    alpha: float = 0.5  # α, mixes KL(ref ‖ f) (weight α) and KL(f ‖ ref) (weight 1 − α)
+    mode: str = "alternate"  # alternate DP/DN every step (DP on even steps) | dp | dn only
+    aux: ModelSpec = ModelSpec(name="mf")  # g of DPI
+    noise: ModelSpec = ModelSpec(name="mf")  # h (DP) and h' (DN), one architecture for both
+    prior_init: str = "seed"  # DVAE f': 'seed' = own seed s1 (paper); 'copy' = f's init
+    prior_seed_offset: int = 10_007  # s1 = seed + offset
+    prior_epochs: int = 0  # epochs of f' pretraining; 0 = train.num_epochs
+    prior_l2: float = -1.0  # λ0 of f' pretraining; < 0 = train.l2
+    prior_cache_dir: str = ""  # '' = $DPREC_CACHE_DIR or ~/.cache/dprec/priors
+
+    @property
+    def is_denoising(self) -> bool:
+        return self.name in ("dpi", "dvae")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,12 +185,19 @@ def run_spec_from_config(config: Any) -> RunSpec:
         seed=int(config.get("seed", 0)),
         data=data,
         model=_build(ModelSpec, _section(config, "model"), "model"),
-        method=_build(MethodSpec, _section(config, "method"), "method"),
+        method=_method_spec(_section(config, "method")),
         train=_build(TrainSpec, _section(config, "train"), "train"),
         eval=_build(EvalSpec, _section(config, "eval"), "eval"),
     )
     validate_run_spec(spec)
     return spec
+
+
+def _method_spec(values: Mapping[str, Any]) -> MethodSpec:
+    values = dict(values)
+    aux = _build(ModelSpec, values.pop("aux", {"name": "mf"}), "method.aux")
+    noise = _build(ModelSpec, values.pop("noise", {"name": "mf"}), "method.noise")
+    return dataclasses.replace(_build(MethodSpec, values, "method"), aux=aux, noise=noise)
 
 
 def validate_run_spec(spec: RunSpec) -> None:
@@ -181,9 +208,19 @@ def validate_run_spec(spec: RunSpec) -> None:
     _one_of(spec.data.clean_rule, CLEAN_RULES, "data.clean_rule")
     _one_of(spec.eval.valid_set, VALID_SETS, "eval.valid_set")
     _one_of(spec.model.name, MODEL_NAMES, "model.name")
-    _one_of(spec.method.name, ("normal",), "method.name")
+    _one_of(spec.method.name, METHOD_NAMES, "method.name")
+    _one_of(spec.method.mode, DENOISING_MODES, "method.mode")
+    _one_of(spec.method.prior_init, PRIOR_INITS, "method.prior_init")
+    _one_of(spec.method.aux.name, MODEL_NAMES, "method.aux.name")
+    _one_of(spec.method.noise.name, MODEL_NAMES, "method.noise.name")
+    if not 0.0 <= spec.method.alpha <= 1.0:
+        raise ConfigError(f"method.alpha (α) must be in [0, 1], got {spec.method.alpha}")
+    if spec.method.c1 < 0 or spec.method.c2 < 0:
+        raise ConfigError("method.c1 and method.c2 (C1, C2) must be >= 0")
     if len(spec.data.split_ratios) != 3 or any(r < 0 for r in spec.data.split_ratios):
-        raise ConfigError("data.split_ratios must be three non-negative numbers, e.g. (0.8, 0.1, 0.1)")
+        raise ConfigError(
+            "data.split_ratios must be three non-negative numbers, e.g. (0.8, 0.1, 0.1)"
+        )
     if abs(sum(spec.data.split_ratios) - 1.0) > 1e-6:
         raise ConfigError(f"data.split_ratios must sum to 1, got {spec.data.split_ratios}")
     _positive_int(spec.train.batch_size, "train.batch_size")

@@ -12,25 +12,42 @@ from flax import struct
 
 @struct.dataclass
 class TrainState:
-    """step `[]` int32, rng key, and per-role params and optimizer states (plain dicts).
+    """step `[]` int32, rng key, per-role params and optimizer states, and frozen params.
 
-    Roles are names such as "target"; every role has its own optimizer state so that a
-    sub-task can update its roles and leave the others bit for bit unchanged.
+    Roles are names such as "target", "aux" (g of DPI) or "noise" (h and h' stacked on a
+    leading axis of size 2). Every trained role has its own optimizer state, so a sub-task can
+    update its roles and leave the others bit for bit unchanged. `frozen` holds parameters that
+    are never trained (the DVAE prior f').
     """
 
     step: jax.Array
     rng: jax.Array
     params: dict[str, Any]
     opt_state: dict[str, Any]
+    frozen: dict[str, Any] = struct.field(default_factory=dict)
 
 
 def create_train_state(
-    params: dict[str, Any], optimizer: optax.GradientTransformation, rng: jax.Array
+    params: dict[str, Any],
+    optimizer: optax.GradientTransformation,
+    rng: jax.Array,
+    *,
+    stacked: tuple[str, ...] = (),
+    frozen: dict[str, Any] | None = None,
 ) -> TrainState:
-    """Step 0 with a fresh optimizer state per role."""
+    """Step 0 with a fresh optimizer state per role.
+
+    Roles in `stacked` hold several models on a leading axis and get one optimizer state per
+    model (the Adam step counts included), so each can be stepped alone.
+    """
+    opt_state = {
+        role: jax.vmap(optimizer.init)(p) if role in stacked else optimizer.init(p)
+        for role, p in params.items()
+    }
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         rng=rng,
         params=params,
-        opt_state={role: optimizer.init(p) for role, p in params.items()},
+        opt_state=opt_state,
+        frozen=frozen or {},
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
@@ -13,18 +15,17 @@ import numpy as np
 import optax
 from absl import logging
 
-from dprec import metrics_io, sharding
-from dprec.batch_loss import make_normal_loss
+from dprec import interpretation, metrics_io, prior, sharding
 from dprec.data.batches import make_epoch_batches, padded_batch_size
 from dprec.data.dataset import InteractionData
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
 from dprec.errors import ConfigError
 from dprec.evaluator import create_evaluator
-from dprec.models import init_model, make_score_fns
+from dprec.roles import Roles, create_roles
 from dprec.specs import RunSpec, run_spec_from_config
-from dprec.state import create_train_state
-from dprec.steps import make_epoch_fn, make_train_step
+from dprec.state import TrainState, create_train_state
+from dprec.steps import make_epoch_fn, make_method_train_step
 
 _PACKAGES = ("dprec", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "ml-collections")
 
@@ -49,70 +50,76 @@ def check_spec_against_data(spec: RunSpec, data: InteractionData) -> None:
         )
 
 
-def epoch_batches(spec: RunSpec, data: InteractionData, positives: PositiveSet, epoch: int,
-                  batch_size: int):
+def epoch_batches(
+    spec: RunSpec, data: InteractionData, positives: PositiveSet, epoch: int, batch_size: int
+) -> dict[str, np.ndarray]:
     """The host arrays of one epoch; seeded by (seed, epoch) so any epoch can be redrawn."""
     rng = np.random.default_rng([spec.seed, epoch])
     batches = make_epoch_batches(
-        rng, data.train.users, data.train.items, positives,
-        batch_size=batch_size, num_negatives=spec.train.num_negatives,
+        rng,
+        data.train.users,
+        data.train.items,
+        positives,
+        batch_size=batch_size,
+        num_negatives=spec.train.num_negatives,
     )
-    return {"users": batches.users, "pos_items": batches.pos_items,
-            "neg_items": batches.neg_items, "mask": batches.mask}
+    return {
+        "users": batches.users,
+        "pos_items": batches.pos_items,
+        "neg_items": batches.neg_items,
+        "mask": batches.mask,
+    }
 
 
-def _format_metrics(values: dict[str, Any]) -> str:
+def format_metrics(values: dict[str, Any]) -> str:
+    """'recall@5 0.1234 ndcg@5 ...' for a progress line."""
     return " ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "users" and v is not None)
 
 
-def train_and_evaluate(config: Any, workdir: str | None) -> dict[str, Any]:
-    """Train and evaluate the run that `config` (ConfigDict or nested dict) describes.
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` returns: the results dict, the roles, and the parameters to keep."""
 
-    Writes config.json, run_info.json, metrics.jsonl, results.json and results.md into
-    `workdir` (nothing is written when `workdir` is None) and returns the results dict.
+    results: dict[str, Any]
+    roles: Roles
+    best_params: dict[str, Any]  # every trained role's params at the best validation epoch
+    state: TrainState  # the state after the last epoch
 
-    Raises:
-      UserInputError: a bad config value, data file or workdir; nothing is written then.
+
+def fit(
+    spec: RunSpec,
+    data: InteractionData,
+    *,
+    prior_params: Any = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    log_prefix: str = "",
+) -> FitResult:
+    """Train `spec` on `data`, validate every epoch and test at the best and the last epoch.
+
+    `prior_params` is the frozen DVAE prior f'. `on_epoch` receives each epoch's record.
     """
-    spec = run_spec_from_config(config)
-    config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    return run(spec, workdir, config_dict)
-
-
-def run(spec: RunSpec, workdir: str | None, config_dict: dict[str, Any] | None = None):
-    """`train_and_evaluate` for an already unpacked `RunSpec`."""
     start = time.perf_counter()
-    if workdir is not None:
-        metrics_io.check_workdir(workdir)
-    data = load_dataset(spec.data)
-    check_spec_against_data(spec, data)
-    logging.info("data %s: %s (fingerprint %s)", spec.data.name, data.summary(), data.fingerprint)
-
     mesh = sharding.create_mesh()
     batch_size = padded_batch_size(spec.train.batch_size, sharding.num_shards(mesh))
     init_key, train_key = jax.random.split(jax.random.key(spec.seed))
-    graphdef, params = init_model(spec.model, data.n_users, data.n_items, init_key)
-    score = make_score_fns(graphdef)
+    roles = create_roles(spec, data.n_users, data.n_items, init_key, prior=prior_params)
     optimizer = optax.adam(spec.train.learning_rate)
-    state = sharding.replicate(create_train_state({"target": params}, optimizer, train_key), mesh)
-    loss_fn = make_normal_loss(score, lambda0=spec.train.l2, n_users=data.n_users)
-    epoch_fn = make_epoch_fn(make_train_step(loss_fn, optimizer))
-    evaluator = create_evaluator(data, spec.eval, score.all_items)
+    state = create_train_state(
+        roles.params, optimizer, train_key, stacked=roles.stacked, frozen=roles.frozen
+    )
+    state = sharding.replicate(state, mesh)
+    epoch_fn = make_epoch_fn(make_method_train_step(spec, roles, optimizer, n_users=data.n_users))
+    evaluator = create_evaluator(data, spec.eval, roles.score["target"].all_items)
     positives = PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items)
-
-    writer = metrics_io.RunWriter(workdir) if workdir is not None else None
-    if writer:
-        run_info = {"seed": spec.seed, "data_fingerprint": data.fingerprint,
-                    "data_summary": data.summary(), "versions": versions(),
-                    "devices": [str(d) for d in jax.local_devices()]}
-        writer.write_config(config_dict or {}, run_info)
 
     selection = spec.eval.selection_metric
     best = {"epoch": 0, "value": -np.inf, "params": None, "valid": None}
     epoch_seconds, eval_seconds = [], []
     for epoch in range(1, spec.train.num_epochs + 1):
         tic = time.perf_counter()
-        batches = sharding.shard_epoch(epoch_batches(spec, data, positives, epoch, batch_size), mesh)
+        batches = sharding.shard_epoch(
+            epoch_batches(spec, data, positives, epoch, batch_size), mesh
+        )
         state, logs = epoch_fn(state, batches)
         logs = {k: float(v) for k, v in jax.device_get(logs).items()}
         epoch_seconds.append(time.perf_counter() - tic)
@@ -122,22 +129,44 @@ def run(spec: RunSpec, workdir: str | None, config_dict: dict[str, Any] | None =
         eval_seconds.append(time.perf_counter() - tic)
         if valid[selection] is not None and valid[selection] > best["value"]:
             # Copy: the next epoch donates the state's buffers.
-            best = {"epoch": epoch, "value": valid[selection], "valid": valid,
-                    "params": jax.tree.map(lambda x: x.copy(), state.params["target"])}
-        logging.info("epoch %d/%d loss %.4f | valid %s | %.2fs train %.2fs eval", epoch,
-                     spec.train.num_epochs, logs["loss"], _format_metrics(valid),
-                     epoch_seconds[-1], eval_seconds[-1])
-        if writer:
-            writer.log_epoch({"epoch": epoch, "step": int(state.step), **logs, "valid": valid,
-                              "epoch_seconds": epoch_seconds[-1], "eval_seconds": eval_seconds[-1]})
+            best = {
+                "epoch": epoch,
+                "value": valid[selection],
+                "valid": valid,
+                "params": jax.tree.map(lambda x: x.copy(), state.params),
+            }
+        logging.info(
+            "%sepoch %d/%d loss %.4f | valid %s | %.2fs train %.2fs eval",
+            log_prefix,
+            epoch,
+            spec.train.num_epochs,
+            logs["loss"],
+            format_metrics(valid),
+            epoch_seconds[-1],
+            eval_seconds[-1],
+        )
+        if on_epoch:
+            on_epoch(
+                {
+                    "epoch": epoch,
+                    "step": int(state.step),
+                    **logs,
+                    "valid": valid,
+                    "epoch_seconds": epoch_seconds[-1],
+                    "eval_seconds": eval_seconds[-1],
+                }
+            )
 
     if best["params"] is None:  # no validation user: fall back to the last epoch
-        best = {"epoch": spec.train.num_epochs, "params": state.params["target"],
-                "valid": evaluator.validate(state.params["target"])}
+        best = {
+            "epoch": spec.train.num_epochs,
+            "params": state.params,
+            "valid": evaluator.validate(state.params["target"]),
+        }
     results = {
         "best_epoch": best["epoch"],
         "epochs_run": spec.train.num_epochs,
-        "test": evaluator.test(best["params"]),
+        "test": evaluator.test(best["params"]["target"]),
         "test_last": evaluator.test(state.params["target"]),
         "valid": best["valid"],
         "selection_metric": selection,
@@ -149,9 +178,68 @@ def run(spec: RunSpec, workdir: str | None, config_dict: dict[str, Any] | None =
             "total_seconds": time.perf_counter() - start,
         },
     }
-    logging.info("test at best epoch %d: paper %s | warm %s | popularity %s", best["epoch"],
-                 _format_metrics(results["test"]["paper"]), _format_metrics(results["test"]["warm"]),
-                 _format_metrics(results["test"]["popularity_paper"]))
+    return FitResult(results=results, roles=roles, best_params=best["params"], state=state)
+
+
+def train_and_evaluate(config: Any, workdir: str | None) -> dict[str, Any]:
+    """Train and evaluate the run that `config` (ConfigDict or nested dict) describes.
+
+    Writes config.json, run_info.json, metrics.jsonl, results.json, results.md and, for
+    DPI/DVAE, the interpretation files into `workdir` (nothing is written when it is None)
+    and returns the results dict.
+
+    Raises:
+      UserInputError: a bad config value, data file or workdir; nothing is written then.
+    """
+    spec = run_spec_from_config(config)
+    config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    return run(spec, workdir, config_dict)
+
+
+def run(
+    spec: RunSpec, workdir: str | None, config_dict: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`train_and_evaluate` for an already unpacked `RunSpec`."""
+    start = time.perf_counter()
+    if workdir is not None:
+        metrics_io.check_workdir(workdir)
+    data = load_dataset(spec.data)
+    check_spec_against_data(spec, data)
+    logging.info("data %s: %s (fingerprint %s)", spec.data.name, data.summary(), data.fingerprint)
+    prior_params = None
+    if spec.method.name == "dvae":
+        prior_params = prior.pretrained_prior(spec, data, fit_fn=fit)
+
+    writer = metrics_io.RunWriter(workdir) if workdir is not None else None
+    if writer:
+        run_info = {
+            "seed": spec.seed,
+            "data_fingerprint": data.fingerprint,
+            "data_summary": data.summary(),
+            "versions": versions(),
+            "devices": [str(d) for d in jax.local_devices()],
+        }
+        writer.write_config(config_dict or {}, run_info)
+    fitted = fit(
+        spec, data, prior_params=prior_params, on_epoch=writer.log_epoch if writer else None
+    )
+    results = fitted.results
+    if spec.method.is_denoising:
+        table = interpretation.real_positive_table(
+            spec.method.name, fitted.roles, fitted.best_params, data
+        )
+        results["interpretation"] = interpretation.summarize_table(table)
+        if writer:
+            interpretation.write_table(table, writer.path)
+    results["timing"]["total_seconds"] = time.perf_counter() - start
+    test = results["test"]
+    logging.info(
+        "test at best epoch %d: paper %s | warm %s | popularity %s",
+        results["best_epoch"],
+        format_metrics(test["paper"]),
+        format_metrics(test["warm"]),
+        format_metrics(test["popularity_paper"]),
+    )
     if writer:
         writer.write_results(results, metrics_io.results_table(results, spec.eval.ks))
     return results

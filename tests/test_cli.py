@@ -1,6 +1,8 @@
 """End to end through the command line: the run directory and the results contract."""
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -8,7 +10,15 @@ import pytest
 from conftest import REPO
 
 VIEWS = ("paper", "warm", "cold", "noisy", "popularity_paper", "popularity_warm")
-RUN_FILES = {"config.json", "run_info.json", "metrics.jsonl", "results.json", "results.md"}
+# configs/tiny.py runs DPI, so the run also writes the P(real positive) table.
+RUN_FILES = {
+    "config.json",
+    "run_info.json",
+    "metrics.jsonl",
+    "results.json",
+    "results.md",
+    "real_positive.csv.gz",
+}
 
 
 def run_cli(workdir, *args):
@@ -57,6 +67,13 @@ def tiny_run(tmp_path_factory):
 def test_run_directory(tiny_run):
     assert {p.name for p in tiny_run.iterdir()} == RUN_FILES
     assert not no_temporary_files(tiny_run)
+
+
+def test_run_files_have_the_usual_mode(tiny_run):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in RUN_FILES:  # atomic writes must not leave mkstemp's private 0600 mode
+        assert stat.S_IMODE((tiny_run / name).stat().st_mode) == 0o666 & ~umask, name
 
 
 def test_config_and_run_info(tiny_run):

@@ -19,7 +19,7 @@ def test_same_seed_gives_identical_metrics(tiny_config):
 
 @pytest.mark.parametrize("model", ["gmf", "mf"])
 def test_model_learns_on_synthetic_default(model):
-    config = build_config(f"model={model}")
+    config = build_config(f"model={model},method=normal")
     config.train.num_epochs = 60
     results = train.train_and_evaluate(config, None)
     n_items = config.data.synthetic.n_items

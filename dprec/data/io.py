@@ -38,9 +38,7 @@ def read_table(path: str, columns: ColumnSpec) -> pd.DataFrame:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataError(f"cannot read {path}: {first}; check the file format") from err
     wanted = {
-        getattr(columns, field): field
-        for field in STANDARD_COLUMNS
-        if getattr(columns, field, "")
+        getattr(columns, field): field for field in STANDARD_COLUMNS if getattr(columns, field, "")
     }
     missing = [source for source in wanted if source not in frame.columns]
     if missing:

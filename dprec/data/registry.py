@@ -39,8 +39,6 @@ def load_dataset(spec) -> InteractionData:
         frame = synthetic.generate(spec.synthetic)
         return build_interaction_data(frame, spec, source="the synthetic generator")
     if spec.name not in DATASET_NAMES:
-        raise DataError(
-            f"unknown dataset {spec.name!r}; choose one of {', '.join(DATASET_NAMES)}"
-        )
+        raise DataError(f"unknown dataset {spec.name!r}; choose one of {', '.join(DATASET_NAMES)}")
     path = resolve_path(spec.name, spec.path)
     return build_interaction_data(read_table(path, spec.columns), spec, source=path)

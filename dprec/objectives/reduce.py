@@ -8,7 +8,9 @@ import jax.numpy as jnp
 
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
     """Mean of `values` `[B, ...]` over the entries whose `mask` `[B]` is 1 (padding is 0)."""
-    mask = jnp.broadcast_to(mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim)), values.shape)
+    mask = jnp.broadcast_to(
+        mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim)), values.shape
+    )
     return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
