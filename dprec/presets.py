@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import ml_collections
 
+from dprec import specs
 from dprec.errors import ConfigError
 
 DATASETS = ("synthetic", "modcloth")
@@ -61,82 +64,24 @@ _PRESETS = {
         "num_epochs": 40,
     },
     ("synthetic", "gmf", "normal"): {"l2": 0.01},
-    ("synthetic", "gmf", "dpi"): {"c1": 100.0, "c2": 10.0, "alpha": 0.0, "l2": 0.01},
-    ("synthetic", "gmf", "dvae"): {"c1": 100.0, "c2": 10.0, "alpha": 1.0, "l2": 0.01},
+    ("synthetic", "gmf", "dpi"): {"c1": 10.0, "c2": 10.0, "alpha": 0.0, "l2": 0.01},
+    ("synthetic", "gmf", "dvae"): {"c1": 10.0, "c2": 10.0, "alpha": 1.0, "l2": 0.01},
 }
 _METHOD_FIELDS = ("c1", "c2", "alpha")
 
 
 def base_config() -> ml_collections.ConfigDict:
-    """Every field with its default (the synthetic quickstart)."""
+    """Every field with its default: the spec dataclasses' defaults (see `dprec.specs`)."""
     config = ml_collections.ConfigDict()
     config.seed = 0
-    config.data = ml_collections.ConfigDict(
-        {
-            "name": "synthetic",
-            "path": "",
-            "split": "random",
-            "split_ratios": (0.8, 0.1, 0.1),
-            "split_seed": 0,
-            "split_names": ("train", "valid", "test"),
-            "clean_rule": "rating",
-            "clean_threshold": 5.0,
-            "columns": {
-                "user": "user_id",
-                "item": "item_id",
-                "rating": "",
-                "dwell": "",
-                "timestamp": "",
-                "split": "",
-                "clean": "",
-                "truth": "",
-            },
-            "synthetic": {
-                "n_users": 2000,
-                "n_items": 400,
-                "dim": 8,
-                "liked_fraction": 0.04,
-                "exposure": 0.55,
-                "noisy_positive_rate": 0.6,
-                "popularity_exponent": 1.0,
-                "seed": 0,
-            },
-        }
-    )
-    config.model = ml_collections.ConfigDict({"name": "gmf", "embed_dim": 32, "init_std": 0.01})
-    config.method = ml_collections.ConfigDict(
-        {
-            "name": "normal",  # normal | dpi | dvae
-            "c1": 1000.0,  # C1: weight of f on sampled negatives in DP (eq. 15)
-            "c2": 10.0,  # C2: weight of 1 − f on interacted pairs in DN (eq. 16)
-            "alpha": 0.5,  # α: α·KL(ref ‖ f) + (1 − α)·KL(f ‖ ref)
-            "mode": "alternate",  # alternate (DP on even steps) | dp | dn
-            "aux": {"name": "mf", "embed_dim": 32, "init_std": 0.01},  # g of DPI
-            "noise": {"name": "mf", "embed_dim": 32, "init_std": 0.01},  # h and h'
-            "prior_init": "seed",  # DVAE f': own seed (paper) | copy of f's init (authors' code)
-            "prior_seed_offset": 10_007,
-            "prior_epochs": 0,  # 0 = the normal preset's epochs
-            "prior_l2": -1.0,  # < 0 = the normal preset's λ0
-            "prior_cache_dir": "",
-        }
-    )
-    config.train = ml_collections.ConfigDict(
-        {
-            "num_epochs": 40,
-            "batch_size": 2048,
-            "num_negatives": 1,
-            "learning_rate": 1e-3,
-            "l2": 0.1,  # λ0: loss += λ0 · ½ · ‖θ_f‖² / n_users
-        }
-    )
-    config.eval = ml_collections.ConfigDict(
-        {
-            "ks": (5, 20),
-            "chunk_size": 1024,
-            "select_metric": "",
-            "valid_set": "clean",
-        }
-    )
+    for name, spec in (
+        ("data", specs.DataSpec()),
+        ("model", specs.ModelSpec()),
+        ("method", specs.MethodSpec()),
+        ("train", specs.TrainSpec()),
+        ("eval", specs.EvalSpec()),
+    ):
+        config[name] = ml_collections.ConfigDict(dataclasses.asdict(spec))
     return config
 
 

@@ -35,13 +35,13 @@ class ColumnSpec:
 class SyntheticSpec:
     """Sizes and noise rates of the synthetic corrupted-feedback generator."""
 
-    n_users: int = 2000
+    n_users: int = 3000
     n_items: int = 400
     dim: int = 8  # latent dimension of the true preferences
     liked_fraction: float = 0.04  # share of items each user truly likes
     exposure: float = 0.55  # P(a liked item is observed); the rest are noisy negatives
-    noisy_positive_rate: float = 0.6  # noisy clicks per observed true positive, on average
-    popularity_exponent: float = 1.0  # Zipf exponent of the click popularity of noisy clicks
+    noisy_positive_rate: float = 2.0  # noisy clicks per observed true positive, on average
+    popularity_exponent: float = 0.0  # Zipf exponent of noisy clicks' popularity; 0 = uniform
     seed: int = 0
 
 

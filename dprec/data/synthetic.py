@@ -1,11 +1,12 @@
 """Synthetic corrupted implicit feedback with known truth (the embedded default dataset).
 
 Each user truly likes the items with the highest latent affinity. The observed interactions
-are the liked items the user was exposed to (true positives), plus popularity-driven clicks on
-items the user does not like (noisy positives); liked items never exposed are the noisy
-negatives. A rating column follows the truth (true positives rate 4-5, noisy clicks 1-4), so the
-clean test set is built by the same rule as for real data (rating == 5), and a `truth` column
-keeps the per-interaction label (1 = true positive) for analysis.
+are the liked items the user was exposed to (true positives), plus clicks on items the user
+does not like (noisy positives: uniform, or popularity-driven when `popularity_exponent` > 0);
+liked items never exposed are the noisy negatives. A rating column follows the truth (true
+positives rate 4-5, noisy clicks 1-4), so the clean test set is built by the same rule as for
+real data (rating == 5), and a `truth` column keeps the per-interaction label (1 = true
+positive) for analysis.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def generate(spec: SyntheticSpec) -> pd.DataFrame:
     true_users = np.repeat(np.arange(n_users), observed.sum(1))
     true_items = liked[observed]
 
-    # Noisy clicks follow a Zipf popularity over a random item order, skipping liked items.
+    # Noisy clicks follow a Zipf popularity over a random item order (exponent 0: uniform),
+    # skipping liked items.
     popularity = 1.0 / np.arange(1, n_items + 1) ** spec.popularity_exponent
     popularity = popularity[rng.permutation(n_items)]
     popularity /= popularity.sum()

@@ -1,0 +1,145 @@
+"""The DPI/DVAE train step: DP/DN alternation, role isolation, gradient routing, the prior."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from dprec import train
+from dprec.data.registry import load_dataset
+from dprec.data.sampling import PositiveSet
+from dprec.presets import build_config
+from dprec.roles import DN, DP, create_roles
+from dprec.specs import run_spec_from_config
+from dprec.state import create_train_state
+from dprec.steps import make_denoising_loss, make_method_train_step
+
+
+@pytest.fixture(scope="module")
+def setup():
+    config = build_config("method=dpi")
+    config.data.synthetic.n_users = 200
+    config.data.synthetic.n_items = 60
+    config.train.batch_size = 64
+    spec = run_spec_from_config(config)
+    data = load_dataset(spec.data)
+    positives = PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items)
+    batches = train.epoch_batches(spec, data, positives, epoch=1, batch_size=64)
+    batch_list = [{k: jnp.asarray(v[i]) for k, v in batches.items()} for i in range(3)]
+    return spec, data, batch_list
+
+
+def make(spec, data, prior=None):
+    roles = create_roles(spec, data.n_users, data.n_items, jax.random.key(0), prior=prior)
+    optimizer = optax.adam(1e-3)
+    state = create_train_state(
+        roles.params, optimizer, jax.random.key(1), stacked=roles.stacked, frozen=roles.frozen
+    )
+    step = jax.jit(make_method_train_step(spec, roles, optimizer, n_users=data.n_users))
+    return roles, state, step
+
+
+def same(a, b):
+    return all(
+        np.array_equal(np.asarray(x), np.asarray(y))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+def noise_slice(tree, index):
+    return jax.tree.map(lambda x: x[index], tree)
+
+
+def test_alternates_dp_dn_dp_and_compiles_once(setup):
+    spec, data, batches = setup
+    _, state, step = make(spec, data)
+    phases = []
+    for batch in batches:
+        state, logs = step(state, batch)
+        phases.append(int(logs["phase"]))
+    assert phases == [DP, DN, DP]
+    assert step._cache_size() == 1
+
+
+def test_inactive_noise_model_untouched_bit_for_bit(setup):
+    spec, data, batches = setup
+    _, state0, step = make(spec, data)
+    state1, _ = step(state0, batches[0])  # DP: h moves, h' must not
+    assert same(noise_slice(state1.params["noise"], DN), noise_slice(state0.params["noise"], DN))
+    assert same(
+        noise_slice(state1.opt_state["noise"], DN), noise_slice(state0.opt_state["noise"], DN)
+    )
+    moved = noise_slice(state1.params["noise"], DP)
+    assert not same(moved, noise_slice(state0.params["noise"], DP))
+    state2, _ = step(state1, batches[1])  # DN: h' moves, h must not
+    assert same(noise_slice(state2.params["noise"], DP), noise_slice(state1.params["noise"], DP))
+    assert same(
+        noise_slice(state2.opt_state["noise"], DP), noise_slice(state1.opt_state["noise"], DP)
+    )
+    moved = noise_slice(state2.params["noise"], DN)
+    assert not same(moved, noise_slice(state1.params["noise"], DN))
+    for role in ("target", "aux"):  # f and g move in both sub-tasks
+        assert not same(state2.params[role], state1.params[role])
+        assert not same(state1.params[role], state0.params[role])
+
+
+@pytest.mark.parametrize("mode, frozen_index", [("dp", DN), ("dn", DP)])
+def test_single_subtask_modes_never_step_the_other_noise_model(setup, mode, frozen_index):
+    spec, data, batches = setup
+    spec = dataclasses.replace(spec, method=dataclasses.replace(spec.method, mode=mode))
+    _, state0, step = make(spec, data)
+    state = state0
+    phases = []
+    for batch in batches:
+        state, logs = step(state, batch)
+        phases.append(int(logs["phase"]))
+    assert set(phases) == {1 - frozen_index}
+    assert same(
+        noise_slice(state.params["noise"], frozen_index),
+        noise_slice(state0.params["noise"], frozen_index),
+    )
+
+
+def test_gradient_routing(setup):
+    """g learns only through the KL, h only through the likelihood, f through both."""
+    spec, data, batches = setup
+    roles, state, _ = make(spec, data)
+    trainable = {
+        "target": state.params["target"],
+        "aux": state.params["aux"],
+        "noise": noise_slice(state.params["noise"], DP),
+    }
+
+    def grads(**changes):
+        method = dataclasses.replace(spec.method, **changes)
+        loss_fn = make_denoising_loss(roles, method, lambda0=0.1, n_users=data.n_users)
+        return jax.grad(lambda p: loss_fn(p, {}, batches[0], DP)[0])(trainable)
+
+    base, other_c, other_alpha = grads(), grads(c1=7.0), grads(alpha=0.9)
+    assert same(base["aux"], other_c["aux"])  # C1 (likelihood) does not reach g
+    assert not same(base["aux"], other_alpha["aux"])
+    assert same(base["noise"], other_alpha["noise"])  # α (KL) does not reach h
+    assert not same(base["target"], other_c["target"])
+    assert not same(base["target"], other_alpha["target"])
+
+
+def test_dvae_prior_never_changes(setup):
+    spec, data, batches = setup
+    spec = dataclasses.replace(spec, method=dataclasses.replace(spec.method, name="dvae"))
+    prior_roles = create_roles(
+        dataclasses.replace(spec, method=dataclasses.replace(spec.method, name="normal")),
+        data.n_users,
+        data.n_items,
+        jax.random.key(5),
+    )
+    prior = prior_roles.params["target"]
+    roles, state0, step = make(spec, data, prior=prior)
+    assert "aux" not in state0.params and "prior" in state0.frozen
+    state = state0
+    for batch in batches:
+        state, _ = step(state, batch)
+    assert same(state.frozen["prior"], prior)
+    assert not same(state.params["target"], state0.params["target"])
