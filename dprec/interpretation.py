@@ -17,7 +17,7 @@ import pandas as pd
 from dprec import metrics_io
 from dprec.data.dataset import InteractionData
 from dprec.objectives.likelihood import posterior_real_positive
-from dprec.roles import DN, DP, Roles
+from dprec.roles import Roles
 
 TABLE_FILE = "real_positive.csv.gz"
 _CHUNK = 65_536
@@ -34,9 +34,8 @@ def real_positive_probability(
         f = target(params["target"], users, items)
         if method == "dvae":
             return jax.nn.sigmoid(f)
-        noise = roles.score["noise"].pair
-        h = noise(jax.tree.map(lambda x: x[DP], params["noise"]), users, items)
-        h_prime = noise(jax.tree.map(lambda x: x[DN], params["noise"]), users, items)
+        h = roles.score["noise_dp"].pair(params["noise_dp"], users, items)
+        h_prime = roles.score["noise_dn"].pair(params["noise_dn"], users, items)
         return posterior_real_positive(f_logits=f, h_logits=h, h_prime_logits=h_prime)
 
     out = np.empty(users.shape[0], np.float32)

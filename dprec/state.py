@@ -14,8 +14,8 @@ from flax import struct
 class TrainState:
     """step `[]` int32, rng key, per-role params and optimizer states, and frozen params.
 
-    Roles are names such as "target", "aux" (g of DPI) or "noise" (h and h' stacked on a
-    leading axis of size 2). Every trained role has its own optimizer state, so a sub-task can
+    Roles are names such as "target", "aux" (g of DPI), "noise_dp" (h) and "noise_dn" (h').
+    Every trained role has its own optimizer state, so a sub-task can
     update its roles and leave the others bit for bit unchanged. `frozen` holds parameters that
     are never trained (the DVAE prior f').
     """
@@ -32,18 +32,10 @@ def create_train_state(
     optimizer: optax.GradientTransformation,
     rng: jax.Array,
     *,
-    stacked: tuple[str, ...] = (),
     frozen: dict[str, Any] | None = None,
 ) -> TrainState:
-    """Step 0 with a fresh optimizer state per role.
-
-    Roles in `stacked` hold several models on a leading axis and get one optimizer state per
-    model (the Adam step counts included), so each can be stepped alone.
-    """
-    opt_state = {
-        role: jax.vmap(optimizer.init)(p) if role in stacked else optimizer.init(p)
-        for role, p in params.items()
-    }
+    """Step 0 with a fresh optimizer state per role."""
+    opt_state = {role: optimizer.init(p) for role, p in params.items()}
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         rng=rng,

@@ -1,7 +1,7 @@
 """Pure factories for the training steps and the whole-epoch `lax.scan`.
 
 The DP/DN alternation of DPI and DVAE is decided here only: a traced `lax.cond` on
-`state.step % 2` that selects the sub-task's likelihood terms.
+`state.step % 2` selects the sub-task's likelihood terms and which noise model is stepped.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dprec.batch_loss import Batch, LossFn, make_normal_loss, pair_logits
 from dprec.objectives import likelihood
 from dprec.objectives.kl import mixed_kl
 from dprec.objectives.reduce import l2_penalty, masked_mean
-from dprec.roles import DN, DP, Roles
+from dprec.roles import DN, DP, NOISE_ROLE, Roles
 from dprec.specs import MethodSpec, RunSpec
 from dprec.state import TrainState
 
@@ -59,53 +59,51 @@ def make_epoch_fn(train_step: TrainStep) -> Callable[[TrainState, Batch], tuple[
     return jax.jit(epoch, donate_argnums=0)
 
 
-def _likelihood_terms(phase, f_pos, f_neg, noise_pos, noise_neg, *, c1: float, c2: float):
-    """Per-example log-likelihoods `([B], [B, n_neg])` of the DP (eq. 15) or DN (eq. 16) sub-task.
-
-    `phase` is DP, DN (a Python int when the mode is fixed) or a traced int32 (alternating):
-    then only these small logit arrays flow through the `lax.cond`, never parameters or states.
-    """
-
-    def dp(args):
-        f_pos, f_neg, h_pos, h_neg = args
-        return (
-            likelihood.dp_positive(f_logits=f_pos, h_logits=h_pos),
-            likelihood.dp_negative(f_logits=f_neg, h_logits=h_neg, c1=c1),
-        )
-
-    def dn(args):
-        f_pos, f_neg, hp_pos, hp_neg = args
-        return (
-            likelihood.dn_positive(f_logits=f_pos, h_prime_logits=hp_pos, c2=c2),
-            likelihood.dn_negative(f_logits=f_neg, h_prime_logits=hp_neg),
-        )
-
-    args = (f_pos, f_neg, noise_pos, noise_neg)
+def _phase_cond(phase, dp_fn, dn_fn, operands):
+    """`dp_fn(operands)` in DP, `dn_fn(operands)` in DN: a direct call for a fixed phase (a
+    Python int), else `lax.cond` on the traced phase. Both return the same pytree structure."""
     if isinstance(phase, int):
-        return (dp if phase == DP else dn)(args)
-    return jax.lax.cond(phase == DP, dp, dn, args)
+        return (dp_fn if phase == DP else dn_fn)(operands)
+    return jax.lax.cond(phase == DP, dp_fn, dn_fn, operands)
 
 
 def make_denoising_loss(roles: Roles, method: MethodSpec, *, lambda0: float, n_users: int):
     """L_DPI (eq. 9) or L_DVAE (eq. 14) with the likelihood of the current sub-task.
 
-    Returns `loss_fn(trainable, frozen, batch, phase) -> (loss, logs)`, where `trainable`
-    holds "target", "noise" (the active noise model only: h in DP, h' in DN) and, for DPI,
-    "aux"; `frozen` holds the DVAE "prior". Loss = mean_pos[KL − ll_pos] + mean_neg[KL − ll_neg]
-    + λ0·½·‖θ_f‖²/n_users. Gradients: f gets every term, g only the KL, the noise model only
-    the likelihood, f' none.
+    Returns `loss_fn(trainable, frozen, batch, phase) -> (loss, logs)`; `trainable` holds
+    "target", "noise_dp", "noise_dn" and, for DPI, "aux"; `frozen` holds the DVAE "prior".
+    Loss = mean_pos[KL − ll_pos] + mean_neg[KL − ll_neg] + λ0·½·‖θ_f‖²/n_users, with ll from
+    eq. 15 (DP) or eq. 16 (DN). Gradients: f gets every term, g only the KL, h only the DP
+    likelihood, h' only the DN likelihood, f' none.
     """
     reference_role = "aux" if method.name == "dpi" else "prior"
+    c1, c2 = method.c1, method.c2
+
+    def dp_terms(logits):
+        f_pos, f_neg, h_pos, h_neg, _, _ = logits
+        return (
+            likelihood.dp_positive(f_logits=f_pos, h_logits=h_pos),
+            likelihood.dp_negative(f_logits=f_neg, h_logits=h_neg, c1=c1),
+        )
+
+    def dn_terms(logits):
+        f_pos, f_neg, _, _, hp_pos, hp_neg = logits
+        return (
+            likelihood.dn_positive(f_logits=f_pos, h_prime_logits=hp_pos, c2=c2),
+            likelihood.dn_negative(f_logits=f_neg, h_prime_logits=hp_neg),
+        )
 
     def loss_fn(trainable, frozen, batch, phase):
         f_pos, f_neg = pair_logits(roles.score["target"], trainable["target"], batch)
         reference = trainable.get(reference_role, frozen.get(reference_role))
         ref_pos, ref_neg = pair_logits(roles.score[reference_role], reference, batch)
-        noise_pos, noise_neg = pair_logits(roles.score["noise"], trainable["noise"], batch)
+        h_pos, h_neg = pair_logits(roles.score["noise_dp"], trainable["noise_dp"], batch)
+        hp_pos, hp_neg = pair_logits(roles.score["noise_dn"], trainable["noise_dn"], batch)
         kl_pos = mixed_kl(f_logits=f_pos, ref_logits=ref_pos, alpha=method.alpha)
         kl_neg = mixed_kl(f_logits=f_neg, ref_logits=ref_neg, alpha=method.alpha)
-        ll_pos, ll_neg = _likelihood_terms(
-            phase, f_pos, f_neg, noise_pos, noise_neg, c1=method.c1, c2=method.c2
+        # Only these [B]-sized logits flow through the cond, never parameters or states.
+        ll_pos, ll_neg = _phase_cond(
+            phase, dp_terms, dn_terms, (f_pos, f_neg, h_pos, h_neg, hp_pos, hp_neg)
         )
         mask = batch["mask"]
         kl = masked_mean(kl_pos, mask) + masked_mean(kl_neg, mask)
@@ -128,33 +126,45 @@ def make_denoising_train_step(
 ) -> TrainStep:
     """One DPI/DVAE step: DP on even steps and DN on odd ones (or one sub-task only).
 
-    A DP step updates f, g and h; a DN step updates f, g and h'. The inactive noise model is
-    not stepped at all: only the active slice of the stacked "noise" parameters and Adam state
-    is read, updated and written back, so the other stays bit for bit unchanged.
+    A DP step updates f, g and h; a DN step updates f, g and h'. The noise model outside the
+    sub-task is not stepped at all (Adam with a zero gradient would still move it): a
+    `lax.cond` on the phase steps exactly one of them, so the other keeps its parameters and
+    Adam state bit for bit.
     """
     fixed_phase = {"dp": DP, "dn": DN}.get(mode)
+    noise_roles = (NOISE_ROLE[DP], NOISE_ROLE[DN])
+
+    def adam(grads, opt_state, params):
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
 
     def train_step(state: TrainState, batch: Batch):
         phase = fixed_phase if fixed_phase is not None else state.step % 2
-        trainable = {role: p for role, p in state.params.items() if role != "noise"}
-        opt_states = {role: s for role, s in state.opt_state.items() if role != "noise"}
-        trainable["noise"] = jax.tree.map(lambda x: x[phase], state.params["noise"])
-        opt_states["noise"] = jax.tree.map(lambda x: x[phase], state.opt_state["noise"])
-        grads, logs = jax.grad(loss_fn, has_aux=True)(trainable, state.frozen, batch, phase)
+        grads, logs = jax.grad(loss_fn, has_aux=True)(state.params, state.frozen, batch, phase)
         params, opt_state = {}, {}
-        for role, role_grads in grads.items():
-            updates, opt_state[role] = optimizer.update(
-                role_grads, opt_states[role], trainable[role]
-            )
-            params[role] = optax.apply_updates(trainable[role], updates)
-        params["noise"] = jax.tree.map(
-            lambda full, part: full.at[phase].set(part), state.params["noise"], params["noise"]
-        )
-        opt_state["noise"] = jax.tree.map(
-            lambda full, part: full.at[phase].set(part),
-            state.opt_state["noise"],
-            opt_state["noise"],
-        )
+        for role in state.params:
+            if role not in noise_roles:
+                params[role], opt_state[role] = adam(
+                    grads[role], state.opt_state[role], state.params[role]
+                )
+
+        def step_only(active):
+            def step(noise):
+                role = NOISE_ROLE[active]
+                params, opt_state = adam(
+                    grads[role], noise[role]["opt_state"], noise[role]["params"]
+                )
+                return {**noise, role: {"params": params, "opt_state": opt_state}}
+
+            return step
+
+        noise = {
+            role: {"params": state.params[role], "opt_state": state.opt_state[role]}
+            for role in noise_roles
+        }
+        noise = _phase_cond(phase, step_only(DP), step_only(DN), noise)
+        for role in noise_roles:
+            params[role], opt_state[role] = noise[role]["params"], noise[role]["opt_state"]
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return new_state, logs
 

@@ -21,7 +21,7 @@ from dprec.data.dataset import InteractionData
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
 from dprec.errors import ConfigError
-from dprec.evaluator import create_evaluator
+from dprec.evaluator import Evaluator, create_evaluator
 from dprec.roles import Roles, create_roles
 from dprec.specs import RunSpec, run_spec_from_config
 from dprec.state import TrainState, create_train_state
@@ -86,6 +86,44 @@ class FitResult:
     state: TrainState  # the state after the last epoch
 
 
+@dataclasses.dataclass
+class Setup:
+    """Everything the epoch loop needs, built once per run (see `create_setup`)."""
+
+    mesh: Any
+    batch_size: int  # padded to a multiple of the device count
+    roles: Roles
+    state: TrainState
+    epoch_fn: Callable[..., Any]
+    evaluator: Evaluator
+    positives: PositiveSet
+
+    def batches(self, spec: RunSpec, data: InteractionData, epoch: int) -> dict[str, Any]:
+        """Epoch `epoch`'s batches, sampled on the host and placed on the mesh."""
+        host = epoch_batches(spec, data, self.positives, epoch, self.batch_size)
+        return sharding.shard_epoch(host, self.mesh)
+
+
+def create_setup(spec: RunSpec, data: InteractionData, *, prior_params: Any = None) -> Setup:
+    """Mesh, roles, initial state, the jitted epoch function and the evaluator of `spec`."""
+    mesh = sharding.create_mesh()
+    batch_size = padded_batch_size(spec.train.batch_size, sharding.num_shards(mesh))
+    init_key, train_key = jax.random.split(jax.random.key(spec.seed))
+    roles = create_roles(spec, data.n_users, data.n_items, init_key, prior=prior_params)
+    optimizer = optax.adam(spec.train.learning_rate)
+    state = create_train_state(roles.params, optimizer, train_key, frozen=roles.frozen)
+    step = make_method_train_step(spec, roles, optimizer, n_users=data.n_users)
+    return Setup(
+        mesh=mesh,
+        batch_size=batch_size,
+        roles=roles,
+        state=sharding.replicate(state, mesh),
+        epoch_fn=make_epoch_fn(step),
+        evaluator=create_evaluator(data, spec.eval, roles.score["target"].all_items),
+        positives=PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items),
+    )
+
+
 def fit(
     spec: RunSpec,
     data: InteractionData,
@@ -99,28 +137,15 @@ def fit(
     `prior_params` is the frozen DVAE prior f'. `on_epoch` receives each epoch's record.
     """
     start = time.perf_counter()
-    mesh = sharding.create_mesh()
-    batch_size = padded_batch_size(spec.train.batch_size, sharding.num_shards(mesh))
-    init_key, train_key = jax.random.split(jax.random.key(spec.seed))
-    roles = create_roles(spec, data.n_users, data.n_items, init_key, prior=prior_params)
-    optimizer = optax.adam(spec.train.learning_rate)
-    state = create_train_state(
-        roles.params, optimizer, train_key, stacked=roles.stacked, frozen=roles.frozen
-    )
-    state = sharding.replicate(state, mesh)
-    epoch_fn = make_epoch_fn(make_method_train_step(spec, roles, optimizer, n_users=data.n_users))
-    evaluator = create_evaluator(data, spec.eval, roles.score["target"].all_items)
-    positives = PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items)
+    setup = create_setup(spec, data, prior_params=prior_params)
+    state, epoch_fn, evaluator = setup.state, setup.epoch_fn, setup.evaluator
 
     selection = spec.eval.selection_metric
     best = {"epoch": 0, "value": -np.inf, "params": None, "valid": None}
     epoch_seconds, eval_seconds = [], []
     for epoch in range(1, spec.train.num_epochs + 1):
         tic = time.perf_counter()
-        batches = sharding.shard_epoch(
-            epoch_batches(spec, data, positives, epoch, batch_size), mesh
-        )
-        state, logs = epoch_fn(state, batches)
+        state, logs = epoch_fn(state, setup.batches(spec, data, epoch))
         logs = {k: float(v) for k, v in jax.device_get(logs).items()}
         epoch_seconds.append(time.perf_counter() - tic)
 
@@ -178,7 +203,7 @@ def fit(
             "total_seconds": time.perf_counter() - start,
         },
     }
-    return FitResult(results=results, roles=roles, best_params=best["params"], state=state)
+    return FitResult(results=results, roles=setup.roles, best_params=best["params"], state=state)
 
 
 def train_and_evaluate(config: Any, workdir: str | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dprec import train
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
 from dprec.presets import build_config
-from dprec.roles import DN, DP, create_roles
+from dprec.roles import DN, DP, NOISE_ROLE, create_roles
 from dprec.specs import run_spec_from_config
 from dprec.state import create_train_state
 from dprec.steps import make_denoising_loss, make_method_train_step
@@ -35,9 +35,7 @@ def setup():
 def make(spec, data, prior=None):
     roles = create_roles(spec, data.n_users, data.n_items, jax.random.key(0), prior=prior)
     optimizer = optax.adam(1e-3)
-    state = create_train_state(
-        roles.params, optimizer, jax.random.key(1), stacked=roles.stacked, frozen=roles.frozen
-    )
+    state = create_train_state(roles.params, optimizer, jax.random.key(1), frozen=roles.frozen)
     step = jax.jit(make_method_train_step(spec, roles, optimizer, n_users=data.n_users))
     return roles, state, step
 
@@ -47,10 +45,6 @@ def same(a, b):
         np.array_equal(np.asarray(x), np.asarray(y))
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
     )
-
-
-def noise_slice(tree, index):
-    return jax.tree.map(lambda x: x[index], tree)
 
 
 def test_alternates_dp_dn_dp_and_compiles_once(setup):
@@ -67,20 +61,15 @@ def test_alternates_dp_dn_dp_and_compiles_once(setup):
 def test_inactive_noise_model_untouched_bit_for_bit(setup):
     spec, data, batches = setup
     _, state0, step = make(spec, data)
+    h, h_prime = NOISE_ROLE[DP], NOISE_ROLE[DN]
     state1, _ = step(state0, batches[0])  # DP: h moves, h' must not
-    assert same(noise_slice(state1.params["noise"], DN), noise_slice(state0.params["noise"], DN))
-    assert same(
-        noise_slice(state1.opt_state["noise"], DN), noise_slice(state0.opt_state["noise"], DN)
-    )
-    moved = noise_slice(state1.params["noise"], DP)
-    assert not same(moved, noise_slice(state0.params["noise"], DP))
+    assert same(state1.params[h_prime], state0.params[h_prime])
+    assert same(state1.opt_state[h_prime], state0.opt_state[h_prime])
+    assert not same(state1.params[h], state0.params[h])
     state2, _ = step(state1, batches[1])  # DN: h' moves, h must not
-    assert same(noise_slice(state2.params["noise"], DP), noise_slice(state1.params["noise"], DP))
-    assert same(
-        noise_slice(state2.opt_state["noise"], DP), noise_slice(state1.opt_state["noise"], DP)
-    )
-    moved = noise_slice(state2.params["noise"], DN)
-    assert not same(moved, noise_slice(state1.params["noise"], DN))
+    assert same(state2.params[h], state1.params[h])
+    assert same(state2.opt_state[h], state1.opt_state[h])
+    assert not same(state2.params[h_prime], state1.params[h_prime])
     for role in ("target", "aux"):  # f and g move in both sub-tasks
         assert not same(state2.params[role], state1.params[role])
         assert not same(state1.params[role], state0.params[role])
@@ -97,21 +86,16 @@ def test_single_subtask_modes_never_step_the_other_noise_model(setup, mode, froz
         state, logs = step(state, batch)
         phases.append(int(logs["phase"]))
     assert set(phases) == {1 - frozen_index}
-    assert same(
-        noise_slice(state.params["noise"], frozen_index),
-        noise_slice(state0.params["noise"], frozen_index),
-    )
+    frozen_role = NOISE_ROLE[frozen_index]
+    assert same(state.params[frozen_role], state0.params[frozen_role])
+    assert same(state.opt_state[frozen_role], state0.opt_state[frozen_role])
 
 
 def test_gradient_routing(setup):
     """g learns only through the KL, h only through the likelihood, f through both."""
     spec, data, batches = setup
     roles, state, _ = make(spec, data)
-    trainable = {
-        "target": state.params["target"],
-        "aux": state.params["aux"],
-        "noise": noise_slice(state.params["noise"], DP),
-    }
+    trainable = state.params
 
     def grads(**changes):
         method = dataclasses.replace(spec.method, **changes)
@@ -121,7 +105,9 @@ def test_gradient_routing(setup):
     base, other_c, other_alpha = grads(), grads(c1=7.0), grads(alpha=0.9)
     assert same(base["aux"], other_c["aux"])  # C1 (likelihood) does not reach g
     assert not same(base["aux"], other_alpha["aux"])
-    assert same(base["noise"], other_alpha["noise"])  # α (KL) does not reach h
+    assert same(base["noise_dp"], other_alpha["noise_dp"])  # α (KL) does not reach h
+    zeros = jax.tree.map(jnp.zeros_like, base["noise_dn"])
+    assert same(base["noise_dn"], zeros)  # a DP step gives h' no gradient
     assert not same(base["target"], other_c["target"])
     assert not same(base["target"], other_alpha["target"])
 

@@ -1,0 +1,152 @@
+"""Time training epochs and one test evaluation on Modcloth, after compilation.
+
+    python benchmarks/bench_epoch.py [--methods normal,dpi,dvae] [--model gmf] [--repeats N]
+                                     [--data PATH]
+
+For each method, uses the preset `dataset=modcloth,model=MODEL,method=METHOD` and the library's
+own `train.create_setup` (mesh, roles, state, jitted epoch, evaluator): `Setup.batches` (host
+negative sampling, batch building and device transfer) and the jitted `lax.scan` epoch. DVAE is
+timed with a randomly initialised prior (the prior's values do not change the work).
+Every timing is the median (and min) over `--repeats` runs after one warm-up run that compiles.
+Goals (2 CPU cores): GMF epoch <= 0.12 s (normal) and <= 0.30 s (DPI, DVAE; the authors'
+PyTorch code takes about 3.2 s); one test evaluation <= 0.5 s. XLA uses both cores, so another
+busy process roughly doubles the device epoch; the load averages are printed for that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+from absl import logging
+
+from dprec import evaluation
+from dprec.data.registry import load_dataset, resolve_path
+from dprec.errors import UserInputError
+from dprec.models import init_model
+from dprec.presets import build_config
+from dprec.specs import run_spec_from_config
+from dprec.train import check_spec_against_data, create_setup, epoch_batches
+
+EPOCH_GOAL_S = {"normal": 0.12, "dpi": 0.30, "dvae": 0.30}
+EVAL_GOAL_S = 0.5
+
+
+def timed(fn: Callable[[int], Any], repeats: int) -> list[float]:
+    """Seconds of `fn(i)` for i = 1..repeats, after one untimed warm-up call `fn(0)`."""
+    fn(0)
+    seconds = []
+    for i in range(1, repeats + 1):
+        tic = time.perf_counter()
+        fn(i)
+        seconds.append(time.perf_counter() - tic)
+    return seconds
+
+
+def epoch_rows(spec, data, repeats: int) -> list[tuple[str, list[float], float | None]]:
+    """Timings of one method's epoch: the whole epoch, host sampling alone, device alone."""
+    prior = None
+    if spec.method.name == "dvae":
+        _, prior = init_model(spec.model, data.n_users, data.n_items, jax.random.key(1))
+    setup = create_setup(spec, data, prior_params=prior)
+    state = setup.state
+    name = spec.method.name
+
+    def full_epoch(epoch: int) -> None:
+        nonlocal state
+        state, logs = setup.epoch_fn(state, setup.batches(spec, data, epoch))
+        jax.block_until_ready((state, jax.device_get(logs)))
+
+    def host_sampling(epoch: int) -> None:
+        epoch_batches(spec, data, setup.positives, epoch, setup.batch_size)
+
+    device_batches = setup.batches(spec, data, 0)
+
+    def device_epoch(epoch: int) -> None:
+        nonlocal state
+        del epoch
+        state, logs = setup.epoch_fn(state, device_batches)
+        jax.block_until_ready((state, logs))
+
+    rows = [
+        (
+            f"{name} epoch: sample + transfer + train",
+            timed(full_epoch, repeats),
+            EPOCH_GOAL_S.get(name),
+        ),
+        (f"  {name} host sampling", timed(host_sampling, repeats), None),
+        (f"  {name} device epoch (jitted scan)", timed(device_epoch, repeats), None),
+    ]
+    if name == "normal":
+        params = jax.tree.map(lambda x: x.copy(), state.params["target"])
+        evaluator, task = setup.evaluator, setup.evaluator.test_task
+
+        def test_all(epoch: int) -> None:
+            del epoch
+            evaluator.test(params)
+
+        def rank_clean(epoch: int) -> None:
+            del epoch
+            evaluation.hits_of(evaluation.rank(evaluator.topk_fn, params, task), task)
+
+        rows += [
+            ("evaluation: Evaluator.test", timed(test_all, repeats), EVAL_GOAL_S),
+            ("  rank + hits_of, clean test users", timed(rank_clean, repeats), None),
+        ]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="normal,dpi,dvae")
+    parser.add_argument("--model", default="gmf")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per row (default 10)")
+    parser.add_argument(
+        "--data", default="", help="modcloth.csv.gz (default: the registry's Modcloth file)"
+    )
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    logging.set_verbosity(logging.WARNING)
+
+    specs = []
+    for method in args.methods.split(","):
+        spec = run_spec_from_config(
+            build_config(f"dataset=modcloth,model={args.model},method={method}")
+        )
+        specs.append(dataclasses.replace(spec, data=dataclasses.replace(spec.data, path=args.data)))
+    path = resolve_path(specs[0].data.name, specs[0].data.path)
+    try:
+        data = load_dataset(specs[0].data)
+        check_spec_against_data(specs[0], data)
+    except UserInputError as err:
+        parser.exit(2, f"bench_epoch: error: {err}\n")
+
+    load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    rows = [row for spec in specs for row in epoch_rows(spec, data, args.repeats)]
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"jax {jax.__version__} devices: {jax.devices()}  (os.cpu_count() = {os.cpu_count()})")
+    print(f"load average before / after the timings: {load_before} / {load}")
+    print(f"data {path}: {data.summary()}")
+    print(f"model {args.model}, batch {specs[0].train.batch_size}, ks {specs[0].eval.ks}")
+    print()
+    header = f"{'what':<40} {'median s':>9} {'min s':>9} {'repeats':>7}  goal"
+    print(header)
+    print("-" * len(header))
+    for what, seconds, goal in rows:
+        median = statistics.median(seconds)
+        verdict = (
+            "" if goal is None else f"<= {goal:g} s ({'met' if median <= goal else 'NOT met'})"
+        )
+        line = f"{what:<40} {median:>9.4f} {min(seconds):>9.4f} {len(seconds):>7}  {verdict}"
+        print(line.rstrip())
+
+
+if __name__ == "__main__":
+    main()
