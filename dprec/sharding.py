@@ -7,6 +7,7 @@ devices; training batches are split along the batch axis and parameters are repl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -35,3 +36,37 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
 def shard_epoch(arrays: Any, mesh: Mesh) -> Any:
     """Put epoch arrays `[n_batches, B, ...]` on `mesh`, split along the batch axis B."""
     return jax.device_put(arrays, NamedSharding(mesh, PartitionSpec(None, DATA_AXIS)))
+
+
+def put_graph(arrays: dict[str, np.ndarray], n_users: int, n_items: int, mesh: Mesh):
+    """A `Graph` whose edge arrays are split across the devices of `mesh` (the edge count must
+    be a multiple of the device count: see `graph.adjacency.pad_edges`)."""
+    from dprec.graph.adjacency import Graph  # local: graph imports data, not sharding
+
+    edges = jax.device_put(arrays, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
+    return Graph(
+        users=edges["users"],
+        items=edges["items"],
+        weights=edges["weights"],
+        n_users=n_users,
+        n_items=n_items,
+        mesh=mesh if mesh.devices.size > 1 else None,
+    )
+
+
+def sum_over_edge_shards(fn: Callable[..., Any], mesh: Mesh | None, edges: tuple, dense: tuple):
+    """`fn(*edges, *dense)` summed over edges split across `mesh`.
+
+    Each device applies `fn` to its slice of the edge arrays `[E]` and the replicated dense
+    arrays, and a `psum` adds the partial results. With no mesh (one device) `fn` runs once.
+    """
+    if mesh is None:
+        return fn(*edges, *dense)
+
+    def local(*args):
+        return jax.lax.psum(fn(*args), DATA_AXIS)
+
+    specs = (PartitionSpec(DATA_AXIS),) * len(edges) + (PartitionSpec(),) * len(dense)
+    return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=PartitionSpec())(
+        *edges, *dense
+    )

@@ -1,0 +1,1 @@
+"""The training interaction graph: normalised edges (host) and sparse propagation (device)."""
