@@ -60,7 +60,7 @@ def epoch_rows(spec, data, repeats: int) -> list[tuple[str, list[float], float |
 
     def full_epoch(epoch: int) -> None:
         nonlocal state
-        state, logs = setup.epoch_fn(state, setup.batches(spec, data, epoch))
+        state, logs = setup.epoch_fn(state, setup.batches(spec, data, epoch), setup.graph)
         jax.block_until_ready((state, jax.device_get(logs)))
 
     def host_sampling(epoch: int) -> None:
@@ -71,7 +71,7 @@ def epoch_rows(spec, data, repeats: int) -> list[tuple[str, list[float], float |
     def device_epoch(epoch: int) -> None:
         nonlocal state
         del epoch
-        state, logs = setup.epoch_fn(state, device_batches)
+        state, logs = setup.epoch_fn(state, device_batches, setup.graph)
         jax.block_until_ready((state, logs))
 
     rows = [
@@ -93,7 +93,7 @@ def epoch_rows(spec, data, repeats: int) -> list[tuple[str, list[float], float |
 
         def rank_clean(epoch: int) -> None:
             del epoch
-            evaluation.hits_of(evaluation.rank(evaluator.topk_fn, params, task), task)
+            evaluation.hits_of(evaluation.rank(evaluator.topk_fn, params, task, setup.graph), task)
 
         rows += [
             ("evaluation: Evaluator.test", timed(test_all, repeats), EVAL_GOAL_S),

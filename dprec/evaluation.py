@@ -1,8 +1,9 @@
 """Full-ranking evaluation: jitted masked top-K over chunks of users, metrics on the host.
 
-Evaluation takes a score function `all_items_fn(params, users [C]) -> logits [C, n_items]`,
-not a model. Items the user already has (train, and valid for the test) score −inf; ties are
-broken by the lowest item index (`lax.top_k`), which is the paper's protocol.
+Evaluation takes scoring functions (`models.ScoreFns`: encode once, then
+`all_items(params, encoded, users [C]) -> logits [C, n_items]` per chunk), not a model. Items
+the user already has (train, and valid for the test) score −inf; ties are broken by the lowest
+item index (`lax.top_k`), which is the paper's protocol.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import numpy as np
 
 from dprec.data.dataset import Interactions
 from dprec.data.sampling import PositiveSet
-
-AllItemsFn = Callable[[Any, jax.Array], jax.Array]
+from dprec.models import ScoreFns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,30 +83,33 @@ def make_ranking_task(
     )
 
 
-def make_topk_fn(all_items_fn: AllItemsFn, k: int) -> Callable[..., jax.Array]:
-    """Jitted `(params, user_chunks, excluded_rows, excluded_items) -> items [n_chunks, C, k]`.
+def make_topk_fn(score: ScoreFns, k: int) -> Callable[..., jax.Array]:
+    """Jitted `(params, graph, user_chunks, excluded_rows, excluded_items) -> [n_chunks, C, k]`.
 
-    Chunks run one after another (`lax.map`), so memory is bounded by C × n_items.
+    The model's `encode` runs once (no corruption); chunks then run one after another
+    (`lax.map`), so memory is bounded by C × n_items.
     """
 
-    def rank_chunk(params, chunk):
-        users, rows, items = chunk
-        scores = all_items_fn(params, users)
-        scores = scores.at[rows, items].set(-jnp.inf, mode="drop")
-        return jax.lax.top_k(scores, k)[1]
-
     @jax.jit
-    def topk(params, user_chunks, excluded_rows, excluded_items):
-        return jax.lax.map(
-            lambda chunk: rank_chunk(params, chunk), (user_chunks, excluded_rows, excluded_items)
-        )
+    def topk(params, graph, user_chunks, excluded_rows, excluded_items):
+        encoded = score.encode(params, graph, None)
+
+        def rank_chunk(chunk):
+            users, rows, items = chunk
+            scores = score.all_items(params, encoded, users)
+            scores = scores.at[rows, items].set(-jnp.inf, mode="drop")
+            return jax.lax.top_k(scores, k)[1]
+
+        return jax.lax.map(rank_chunk, (user_chunks, excluded_rows, excluded_items))
 
     return topk
 
 
-def rank(topk_fn: Callable[..., jax.Array], params: Any, task: RankingTask) -> np.ndarray:
+def rank(
+    topk_fn: Callable[..., jax.Array], params: Any, task: RankingTask, graph: Any = None
+) -> np.ndarray:
     """Top-K items `[U, k]` of every user of `task`."""
-    items = topk_fn(params, task.user_chunks, task.excluded_rows, task.excluded_items)
+    items = topk_fn(params, graph, task.user_chunks, task.excluded_rows, task.excluded_items)
     items = np.asarray(items).reshape(-1, items.shape[-1])
     return items[: task.users.shape[0]]
 
@@ -116,12 +119,16 @@ def hits_of(top_items: np.ndarray, task: RankingTask) -> np.ndarray:
     return task.relevant.contains(np.broadcast_to(task.users[:, None], top_items.shape), top_items)
 
 
-def popularity_fn(popularity: np.ndarray) -> AllItemsFn:
-    """A score function ranking items by training popularity for every user."""
+def popularity_scores(popularity: np.ndarray) -> ScoreFns:
+    """Scoring functions ranking items by training popularity for every user (no params)."""
     counts = jnp.asarray(popularity, jnp.float32)
 
-    def all_items(params, users):
-        del params
+    def all_items(params, encoded, users):
+        del params, encoded
         return jnp.broadcast_to(counts, (users.shape[0], counts.shape[0]))
 
-    return all_items
+    def pair(params, encoded, users, items):
+        del params, encoded, users
+        return counts[items]
+
+    return ScoreFns(encode=lambda params, graph, rng: None, pair=pair, all_items=all_items)

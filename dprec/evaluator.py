@@ -11,6 +11,7 @@ import numpy as np
 
 from dprec import evaluation, metrics
 from dprec.data.dataset import InteractionData
+from dprec.models import ScoreFns
 from dprec.specs import EvalSpec
 
 Metrics = dict[str, float | int | None]
@@ -26,6 +27,7 @@ class Evaluator:
     noisy_task: evaluation.RankingTask
     warm_test_users: np.ndarray  # [U_test] bool: ≥ 1 training interaction
     topk_fn: Any
+    graph: Any  # the training adjacency on device (None for models that need none)
     popularity: dict[str, Metrics]
 
     def validate(self, params: Any) -> Metrics:
@@ -45,16 +47,19 @@ class Evaluator:
         }
 
     def _hits(self, params: Any, task: evaluation.RankingTask) -> np.ndarray:
-        return evaluation.hits_of(evaluation.rank(self.topk_fn, params, task), task)
+        return evaluation.hits_of(evaluation.rank(self.topk_fn, params, task, self.graph), task)
 
     def _summarize(self, params: Any, task: evaluation.RankingTask) -> Metrics:
         return metrics.summarize(self._hits(params, task), task.n_relevant, self.ks)
 
 
 def create_evaluator(
-    data: InteractionData, spec: EvalSpec, all_items_fn: evaluation.AllItemsFn
+    data: InteractionData, spec: EvalSpec, score: ScoreFns, graph: Any = None
 ) -> Evaluator:
-    """Prepare the ranking tasks once; the popularity rows are computed here, once."""
+    """Prepare the ranking tasks once; the popularity rows are computed here, once.
+
+    `score` are the target's scoring functions and `graph` the training adjacency they
+    encode with (see `train.create_setup`)."""
     k_max = max(spec.ks)
     valid_set = data.valid_clean if spec.valid_set == "clean" else data.valid
     task_args = {"n_items": data.n_items, "chunk_size": spec.chunk_size}
@@ -64,7 +69,7 @@ def create_evaluator(
     warm = data.train_degree()[test_task.users] > 0
 
     popularity_topk = evaluation.make_topk_fn(
-        evaluation.popularity_fn(data.item_popularity()), k_max
+        evaluation.popularity_scores(data.item_popularity()), k_max
     )
     pop_hits = evaluation.hits_of(evaluation.rank(popularity_topk, None, test_task), test_task)
     popularity = {
@@ -77,6 +82,7 @@ def create_evaluator(
         test_task=test_task,
         noisy_task=noisy_task,
         warm_test_users=warm,
-        topk_fn=evaluation.make_topk_fn(all_items_fn, k_max),
+        topk_fn=evaluation.make_topk_fn(score, k_max),
+        graph=graph,
         popularity=popularity,
     )

@@ -24,18 +24,26 @@ _CHUNK = 65_536
 
 
 def real_positive_probability(
-    method: str, roles: Roles, params: dict[str, Any], users: np.ndarray, items: np.ndarray
+    method: str,
+    roles: Roles,
+    params: dict[str, Any],
+    users: np.ndarray,
+    items: np.ndarray,
+    graph: Any = None,
 ) -> np.ndarray:
     """P(r=1 | r̃=1) `[N]` for interacted pairs `users [N]`, `items [N]` (in chunks)."""
-    target = roles.score["target"].pair
+
+    def logits(role, params, graph, users, items):
+        score = roles.score[role]
+        return score.pair(params[role], score.encode(params[role], graph, None), users, items)
 
     @jax.jit
-    def probability(params, users, items):
-        f = target(params["target"], users, items)
+    def probability(params, graph, users, items):
+        f = logits("target", params, graph, users, items)
         if method == "dvae":
             return jax.nn.sigmoid(f)
-        h = roles.score["noise_dp"].pair(params["noise_dp"], users, items)
-        h_prime = roles.score["noise_dn"].pair(params["noise_dn"], users, items)
+        h = logits("noise_dp", params, graph, users, items)
+        h_prime = logits("noise_dn", params, graph, users, items)
         return posterior_real_positive(f_logits=f, h_logits=h, h_prime_logits=h_prime)
 
     out = np.empty(users.shape[0], np.float32)
@@ -45,14 +53,14 @@ def real_positive_probability(
         pad = _CHUNK - (stop - start) if users.shape[0] > _CHUNK else 0
         u = np.pad(users[start:stop], (0, pad))
         i = np.pad(items[start:stop], (0, pad))
-        out[start:stop] = np.asarray(probability(params, jnp.asarray(u), jnp.asarray(i)))[
+        out[start:stop] = np.asarray(probability(params, graph, jnp.asarray(u), jnp.asarray(i)))[
             : stop - start
         ]
     return out
 
 
 def real_positive_table(
-    method: str, roles: Roles, params: dict[str, Any], data: InteractionData
+    method: str, roles: Roles, params: dict[str, Any], data: InteractionData, graph: Any = None
 ) -> pd.DataFrame:
     """One row per training interaction: user, item (original ids), probability, [rating, truth]."""
     train = data.train
@@ -61,7 +69,7 @@ def real_positive_table(
             "user": data.user_ids[train.users],
             "item": data.item_ids[train.items],
             "probability": real_positive_probability(
-                method, roles, params, train.users, train.items
+                method, roles, params, train.users, train.items, graph
             ),
         }
     )

@@ -14,7 +14,7 @@ from dprec import specs
 from dprec.errors import ConfigError
 
 DATASETS = ("synthetic", "modcloth")
-MODELS = ("gmf", "mf")
+MODELS = ("gmf", "mf", "neumf", "cdae", "lightgcn")
 METHODS = ("normal", "dpi", "dvae")
 MODES = ("alternate", "dp", "dn")
 DEFAULT_CHOICE = {"dataset": "synthetic", "model": "gmf", "method": "dpi", "mode": "alternate"}
@@ -45,6 +45,19 @@ _DATASET_PRESETS = {
     },
 }
 
+# Per model: architecture (PROTOCOL.md) and evaluation chunk (NeuMF scores every item through
+# its MLP tower: a [chunk, n_items, 128] activation).
+_MODEL_PRESETS = {
+    "mf": {"model": {"embed_dim": 32, "init_std": 0.01}},
+    "gmf": {"model": {"embed_dim": 32, "init_std": 0.01}},
+    "neumf": {
+        "model": {"embed_dim": 32, "init_std": 0.01, "mlp_embed_dim": 128},
+        "eval": {"chunk_size": 128},
+    },
+    "cdae": {"model": {"embed_dim": 32, "init_std": 0.01, "corruption": 0.5}},
+    "lightgcn": {"model": {"embed_dim": 64, "init_std": 0.1, "num_layers": 3}},
+}
+
 # (dataset, model, method) → C1 / C2 / α / λ0 / epochs (the authors' configs; PROTOCOL.md).
 # The DVAE prior f' is pretrained with the normal preset's λ0 and epochs of the same model.
 _PRESETS = {
@@ -63,9 +76,56 @@ _PRESETS = {
         "l2": 0.1,
         "num_epochs": 40,
     },
-    ("synthetic", "gmf", "normal"): {"l2": 0.01},
-    ("synthetic", "gmf", "dpi"): {"c1": 10.0, "c2": 10.0, "alpha": 0.0, "l2": 0.01},
-    ("synthetic", "gmf", "dvae"): {"c1": 10.0, "c2": 10.0, "alpha": 1.0, "l2": 0.01},
+    ("modcloth", "neumf", "normal"): {"l2": 10.0, "num_epochs": 40},
+    ("modcloth", "neumf", "dpi"): {
+        "c1": 1000.0,
+        "c2": 10.0,
+        "alpha": 0.5,
+        "l2": 10.0,
+        "num_epochs": 40,
+    },
+    ("modcloth", "neumf", "dvae"): {
+        "c1": 1000.0,
+        "c2": 10.0,
+        "alpha": 1.0,
+        "l2": 10.0,
+        "num_epochs": 40,
+    },
+    ("modcloth", "cdae", "normal"): {"l2": 1.0, "num_epochs": 40},
+    ("modcloth", "cdae", "dpi"): {
+        "c1": 1000.0,
+        "c2": 100.0,
+        "alpha": 0.0,
+        "l2": 1.0,
+        "num_epochs": 40,
+    },
+    ("modcloth", "cdae", "dvae"): {
+        "c1": 1000.0,
+        "c2": 100.0,
+        "alpha": 1.0,
+        "l2": 1.0,
+        "num_epochs": 40,
+    },
+    ("modcloth", "lightgcn", "normal"): {"l2": 0.1, "num_epochs": 40},
+    ("modcloth", "lightgcn", "dpi"): {
+        "c1": 1000.0,
+        "c2": 10.0,
+        "alpha": 0.0,
+        "l2": 0.1,
+        "num_epochs": 60,
+    },
+    ("modcloth", "lightgcn", "dvae"): {
+        "c1": 10.0,
+        "c2": 10.0,
+        "alpha": 0.5,
+        "l2": 0.1,
+        "num_epochs": 60,
+    },
+    # Synthetic: one setting for every model ("*"); C1 = C2 suits its dense, heavily
+    # corrupted interactions (README, "Synthetic default").
+    ("synthetic", "*", "normal"): {"l2": 0.01},
+    ("synthetic", "*", "dpi"): {"c1": 10.0, "c2": 10.0, "alpha": 0.0, "l2": 0.01},
+    ("synthetic", "*", "dvae"): {"c1": 10.0, "c2": 10.0, "alpha": 1.0, "l2": 0.01},
 }
 _METHOD_FIELDS = ("c1", "c2", "alpha")
 
@@ -115,20 +175,25 @@ def _update(section: ml_collections.ConfigDict, values: dict) -> None:
             section[key] = value
 
 
+def _preset(dataset: str, model: str, method: str) -> dict:
+    return _PRESETS.get((dataset, model, method), _PRESETS.get((dataset, "*", method), {}))
+
+
 def build_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """The base config with the presets of the (dataset, model, method) in `arg` applied."""
     choice = parse_choice(arg)
     config = base_config()
     _update(config, _DATASET_PRESETS[choice["dataset"]])
     config.model.name = choice["model"]
+    _update(config, _MODEL_PRESETS[choice["model"]])
     config.method.name = choice["method"]
     config.method.mode = choice["mode"]
-    preset = _PRESETS.get((choice["dataset"], choice["model"], choice["method"]), {})
+    preset = _preset(choice["dataset"], choice["model"], choice["method"])
     for key, value in preset.items():
         section = config.method if key in _METHOD_FIELDS else config.train
         section[key] = value
     if choice["method"] == "dvae":
-        normal = _PRESETS.get((choice["dataset"], choice["model"], "normal"), {})
+        normal = _preset(choice["dataset"], choice["model"], "normal")
         config.method.prior_epochs = normal.get("num_epochs", config.train.num_epochs)
         config.method.prior_l2 = normal.get("l2", config.train.l2)
     return config

@@ -65,9 +65,13 @@ class DataSpec:
 class ModelSpec:
     """A target (or auxiliary) model: registry name and sizes."""
 
-    name: str = "gmf"
-    embed_dim: int = 32
-    init_std: float = 0.01
+    name: str = "gmf"  # mf | gmf | neumf | cdae | lightgcn
+    embed_dim: int = 32  # embedding size (GMF part of NeuMF; CDAE hidden size)
+    init_std: float = 0.01  # embeddings ~ N(0, init_std²)
+    mlp_embed_dim: int = 128  # NeuMF: MLP tower embeddings
+    mlp_layers: tuple[int, ...] = (128, 64, 32)  # NeuMF: tower widths after the 256 input
+    corruption: float = 0.5  # CDAE: input dropout rate in training
+    num_layers: int = 3  # LightGCN: propagation layers
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,15 +13,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dprec.batch_loss import Batch, LossFn, make_normal_loss, pair_logits
+from dprec.batch_loss import Batch, LossFn, make_normal_loss, make_regularizer, pair_logits
 from dprec.objectives import likelihood
 from dprec.objectives.kl import mixed_kl
-from dprec.objectives.reduce import l2_penalty, masked_mean
+from dprec.objectives.reduce import masked_mean
 from dprec.roles import DN, DP, NOISE_ROLE, Roles
 from dprec.specs import MethodSpec, RunSpec
 from dprec.state import TrainState
 
-TrainStep = Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]
+TrainStep = Callable[[TrainState, Batch, Any], tuple[TrainState, dict[str, jax.Array]]]
 
 
 def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) -> TrainStep:
@@ -30,9 +30,9 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) ->
     The step's rng is `fold_in(state.rng, state.step)`, so a resumed run draws the same numbers.
     """
 
-    def train_step(state: TrainState, batch: Batch):
+    def train_step(state: TrainState, batch: Batch, graph: Any):
         rng = jax.random.fold_in(state.rng, state.step)
-        grads, logs = jax.grad(loss_fn, has_aux=True)(state.params, batch, rng)
+        grads, logs = jax.grad(loss_fn, has_aux=True)(state.params, batch, graph, rng)
         params, opt_state = {}, {}
         for role, role_grads in grads.items():
             updates, opt_state[role] = optimizer.update(
@@ -45,15 +45,17 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) ->
     return train_step
 
 
-def make_epoch_fn(train_step: TrainStep) -> Callable[[TrainState, Batch], tuple[TrainState, Any]]:
-    """A jitted function running `train_step` over epoch arrays `[n_batches, B, ...]`.
+def make_epoch_fn(train_step: TrainStep) -> Callable[..., tuple[TrainState, Any]]:
+    """A jitted `epoch(state, batches, graph)` running `train_step` over epoch arrays
+    `[n_batches, B, ...]`.
 
+    `graph` (the training adjacency, or None) is an argument, not a closed-over constant.
     Returns the new state and the per-step logs averaged over the epoch. The input state's
     buffers are donated.
     """
 
-    def epoch(state: TrainState, batches: Batch):
-        state, logs = jax.lax.scan(train_step, state, batches)
+    def epoch(state: TrainState, batches: Batch, graph: Any):
+        state, logs = jax.lax.scan(lambda s, b: train_step(s, b, graph), state, batches)
         return state, jax.tree.map(jnp.mean, logs)
 
     return jax.jit(epoch, donate_argnums=0)
@@ -67,12 +69,13 @@ def _phase_cond(phase, dp_fn, dn_fn, operands):
     return jax.lax.cond(phase == DP, dp_fn, dn_fn, operands)
 
 
-def make_denoising_loss(roles: Roles, method: MethodSpec, *, lambda0: float, n_users: int):
+def make_denoising_loss(roles: Roles, method: MethodSpec, regularizer: Callable[[Any], Any]):
     """L_DPI (eq. 9) or L_DVAE (eq. 14) with the likelihood of the current sub-task.
 
-    Returns `loss_fn(trainable, frozen, batch, phase) -> (loss, logs)`; `trainable` holds
-    "target", "noise_dp", "noise_dn" and, for DPI, "aux"; `frozen` holds the DVAE "prior".
-    Loss = mean_pos[KL − ll_pos] + mean_neg[KL − ll_neg] + λ0·½·‖θ_f‖²/n_users, with ll from
+    Returns `loss_fn(trainable, frozen, batch, graph, rng, phase) -> (loss, logs)`;
+    `trainable` holds "target", "noise_dp", "noise_dn" and, for DPI, "aux"; `frozen` holds
+    the DVAE "prior".
+    Loss = mean_pos[KL − ll_pos] + mean_neg[KL − ll_neg] + the L2 term of f, with ll from
     eq. 15 (DP) or eq. 16 (DN). Gradients: f gets every term, g only the KL, h only the DP
     likelihood, h' only the DN likelihood, f' none.
     """
@@ -93,12 +96,24 @@ def make_denoising_loss(roles: Roles, method: MethodSpec, *, lambda0: float, n_u
             likelihood.dn_negative(f_logits=f_neg, h_prime_logits=hp_neg),
         )
 
-    def loss_fn(trainable, frozen, batch, phase):
-        f_pos, f_neg = pair_logits(roles.score["target"], trainable["target"], batch)
-        reference = trainable.get(reference_role, frozen.get(reference_role))
-        ref_pos, ref_neg = pair_logits(roles.score[reference_role], reference, batch)
-        h_pos, h_neg = pair_logits(roles.score["noise_dp"], trainable["noise_dp"], batch)
-        hp_pos, hp_neg = pair_logits(roles.score["noise_dn"], trainable["noise_dn"], batch)
+    def loss_fn(trainable, frozen, batch, graph, rng, phase):
+        keys = jax.random.split(rng, 4)
+        f_pos, f_neg = pair_logits(
+            roles.score["target"], trainable["target"], batch, graph, keys[0]
+        )
+        if reference_role in trainable:
+            reference, reference_rng = trainable[reference_role], keys[1]
+        else:  # the frozen prior is a fixed distribution: scored without corruption
+            reference, reference_rng = frozen[reference_role], None
+        ref_pos, ref_neg = pair_logits(
+            roles.score[reference_role], reference, batch, graph, reference_rng
+        )
+        h_pos, h_neg = pair_logits(
+            roles.score["noise_dp"], trainable["noise_dp"], batch, graph, keys[2]
+        )
+        hp_pos, hp_neg = pair_logits(
+            roles.score["noise_dn"], trainable["noise_dn"], batch, graph, keys[3]
+        )
         kl_pos = mixed_kl(f_logits=f_pos, ref_logits=ref_pos, alpha=method.alpha)
         kl_neg = mixed_kl(f_logits=f_neg, ref_logits=ref_neg, alpha=method.alpha)
         # Only these [B]-sized logits flow through the cond, never parameters or states.
@@ -108,7 +123,7 @@ def make_denoising_loss(roles: Roles, method: MethodSpec, *, lambda0: float, n_u
         mask = batch["mask"]
         kl = masked_mean(kl_pos, mask) + masked_mean(kl_neg, mask)
         ll = masked_mean(ll_pos, mask) + masked_mean(ll_neg, mask)
-        l2 = l2_penalty(trainable["target"], lambda0=lambda0, n_users=n_users)
+        l2 = regularizer(trainable["target"])
         loss = kl - ll + l2
         return loss, {
             "loss": loss,
@@ -138,9 +153,12 @@ def make_denoising_train_step(
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
-    def train_step(state: TrainState, batch: Batch):
+    def train_step(state: TrainState, batch: Batch, graph: Any):
         phase = fixed_phase if fixed_phase is not None else state.step % 2
-        grads, logs = jax.grad(loss_fn, has_aux=True)(state.params, state.frozen, batch, phase)
+        rng = jax.random.fold_in(state.rng, state.step)
+        grads, logs = jax.grad(loss_fn, has_aux=True)(
+            state.params, state.frozen, batch, graph, rng, phase
+        )
         params, opt_state = {}, {}
         for role in state.params:
             if role not in noise_roles:
@@ -175,9 +193,9 @@ def make_method_train_step(
     spec: RunSpec, roles: Roles, optimizer: optax.GradientTransformation, *, n_users: int
 ) -> TrainStep:
     """The train step of `spec.method` (normal, DPI or DVAE) for these roles."""
-    lambda0 = spec.train.l2
+    regularizer = make_regularizer(spec.model.name, lambda0=spec.train.l2, n_users=n_users)
     if spec.method.is_denoising:
-        loss_fn = make_denoising_loss(roles, spec.method, lambda0=lambda0, n_users=n_users)
+        loss_fn = make_denoising_loss(roles, spec.method, regularizer)
         return make_denoising_train_step(loss_fn, optimizer, mode=spec.method.mode)
-    loss_fn = make_normal_loss(roles.score["target"], lambda0=lambda0, n_users=n_users)
+    loss_fn = make_normal_loss(roles.score["target"], regularizer)
     return make_train_step(loss_fn, optimizer)

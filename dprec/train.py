@@ -22,6 +22,8 @@ from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
 from dprec.errors import ConfigError
 from dprec.evaluator import Evaluator, create_evaluator
+from dprec.graph.adjacency import Graph, build_graph_arrays
+from dprec.models import GRAPH_MODELS
 from dprec.roles import Roles, create_roles
 from dprec.specs import RunSpec, run_spec_from_config
 from dprec.state import TrainState, create_train_state
@@ -81,7 +83,7 @@ class FitResult:
     """What `fit` returns: the results dict, the roles, and the parameters to keep."""
 
     results: dict[str, Any]
-    roles: Roles
+    setup: Setup
     best_params: dict[str, Any]  # every trained role's params at the best validation epoch
     state: TrainState  # the state after the last epoch
 
@@ -97,6 +99,7 @@ class Setup:
     epoch_fn: Callable[..., Any]
     evaluator: Evaluator
     positives: PositiveSet
+    graph: Graph | None  # the training adjacency on the mesh, for graph models
 
     def batches(self, spec: RunSpec, data: InteractionData, epoch: int) -> dict[str, Any]:
         """Epoch `epoch`'s batches, sampled on the host and placed on the mesh."""
@@ -104,10 +107,25 @@ class Setup:
         return sharding.shard_epoch(host, self.mesh)
 
 
+def uses_graph(spec: RunSpec) -> bool:
+    """Whether any model of the run reads the training adjacency (CDAE, LightGCN)."""
+    names = {spec.model.name}
+    if spec.method.is_denoising:
+        names |= {spec.method.noise.name} | (
+            {spec.method.aux.name} if spec.method.name == "dpi" else set()
+        )
+    return bool(names & GRAPH_MODELS)
+
+
 def create_setup(spec: RunSpec, data: InteractionData, *, prior_params: Any = None) -> Setup:
-    """Mesh, roles, initial state, the jitted epoch function and the evaluator of `spec`."""
+    """Mesh, roles, initial state, graph, the jitted epoch function and the evaluator."""
     mesh = sharding.create_mesh()
-    batch_size = padded_batch_size(spec.train.batch_size, sharding.num_shards(mesh))
+    shards = sharding.num_shards(mesh)
+    batch_size = padded_batch_size(spec.train.batch_size, shards)
+    graph = None
+    if uses_graph(spec):
+        arrays = build_graph_arrays(data, multiple=shards)
+        graph = sharding.put_graph(arrays, data.n_users, data.n_items, mesh)
     init_key, train_key = jax.random.split(jax.random.key(spec.seed))
     roles = create_roles(spec, data.n_users, data.n_items, init_key, prior=prior_params)
     optimizer = optax.adam(spec.train.learning_rate)
@@ -119,8 +137,9 @@ def create_setup(spec: RunSpec, data: InteractionData, *, prior_params: Any = No
         roles=roles,
         state=sharding.replicate(state, mesh),
         epoch_fn=make_epoch_fn(step),
-        evaluator=create_evaluator(data, spec.eval, roles.score["target"].all_items),
+        evaluator=create_evaluator(data, spec.eval, roles.score["target"], graph),
         positives=PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items),
+        graph=graph,
     )
 
 
@@ -145,7 +164,7 @@ def fit(
     epoch_seconds, eval_seconds = [], []
     for epoch in range(1, spec.train.num_epochs + 1):
         tic = time.perf_counter()
-        state, logs = epoch_fn(state, setup.batches(spec, data, epoch))
+        state, logs = epoch_fn(state, setup.batches(spec, data, epoch), setup.graph)
         logs = {k: float(v) for k, v in jax.device_get(logs).items()}
         epoch_seconds.append(time.perf_counter() - tic)
 
@@ -203,7 +222,7 @@ def fit(
             "total_seconds": time.perf_counter() - start,
         },
     }
-    return FitResult(results=results, roles=setup.roles, best_params=best["params"], state=state)
+    return FitResult(results=results, setup=setup, best_params=best["params"], state=state)
 
 
 def train_and_evaluate(config: Any, workdir: str | None) -> dict[str, Any]:
@@ -251,7 +270,7 @@ def run(
     results = fitted.results
     if spec.method.is_denoising:
         table = interpretation.real_positive_table(
-            spec.method.name, fitted.roles, fitted.best_params, data
+            spec.method.name, fitted.setup.roles, fitted.best_params, data, fitted.setup.graph
         )
         results["interpretation"] = interpretation.summarize_table(table)
         if writer:

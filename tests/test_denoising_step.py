@@ -9,6 +9,7 @@ import optax
 import pytest
 
 from dprec import train
+from dprec.batch_loss import make_regularizer
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
 from dprec.presets import build_config
@@ -52,7 +53,7 @@ def test_alternates_dp_dn_dp_and_compiles_once(setup):
     _, state, step = make(spec, data)
     phases = []
     for batch in batches:
-        state, logs = step(state, batch)
+        state, logs = step(state, batch, None)
         phases.append(int(logs["phase"]))
     assert phases == [DP, DN, DP]
     assert step._cache_size() == 1
@@ -62,11 +63,11 @@ def test_inactive_noise_model_untouched_bit_for_bit(setup):
     spec, data, batches = setup
     _, state0, step = make(spec, data)
     h, h_prime = NOISE_ROLE[DP], NOISE_ROLE[DN]
-    state1, _ = step(state0, batches[0])  # DP: h moves, h' must not
+    state1, _ = step(state0, batches[0], None)  # DP: h moves, h' must not
     assert same(state1.params[h_prime], state0.params[h_prime])
     assert same(state1.opt_state[h_prime], state0.opt_state[h_prime])
     assert not same(state1.params[h], state0.params[h])
-    state2, _ = step(state1, batches[1])  # DN: h' moves, h must not
+    state2, _ = step(state1, batches[1], None)  # DN: h' moves, h must not
     assert same(state2.params[h], state1.params[h])
     assert same(state2.opt_state[h], state1.opt_state[h])
     assert not same(state2.params[h_prime], state1.params[h_prime])
@@ -83,7 +84,7 @@ def test_single_subtask_modes_never_step_the_other_noise_model(setup, mode, froz
     state = state0
     phases = []
     for batch in batches:
-        state, logs = step(state, batch)
+        state, logs = step(state, batch, None)
         phases.append(int(logs["phase"]))
     assert set(phases) == {1 - frozen_index}
     frozen_role = NOISE_ROLE[frozen_index]
@@ -99,8 +100,10 @@ def test_gradient_routing(setup):
 
     def grads(**changes):
         method = dataclasses.replace(spec.method, **changes)
-        loss_fn = make_denoising_loss(roles, method, lambda0=0.1, n_users=data.n_users)
-        return jax.grad(lambda p: loss_fn(p, {}, batches[0], DP)[0])(trainable)
+        regularizer = make_regularizer(spec.model.name, lambda0=0.1, n_users=data.n_users)
+        loss_fn = make_denoising_loss(roles, method, regularizer)
+        rng = jax.random.key(3)
+        return jax.grad(lambda p: loss_fn(p, {}, batches[0], None, rng, DP)[0])(trainable)
 
     base, other_c, other_alpha = grads(), grads(c1=7.0), grads(alpha=0.9)
     assert same(base["aux"], other_c["aux"])  # C1 (likelihood) does not reach g
@@ -126,6 +129,6 @@ def test_dvae_prior_never_changes(setup):
     assert "aux" not in state0.params and "prior" in state0.frozen
     state = state0
     for batch in batches:
-        state, _ = step(state, batch)
+        state, _ = step(state, batch, None)
     assert same(state.frozen["prior"], prior)
     assert not same(state.params["target"], state0.params["target"])

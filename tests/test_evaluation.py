@@ -6,6 +6,7 @@ import pytest
 
 from dprec import evaluation
 from dprec.data.dataset import Interactions
+from dprec.models import ScoreFns
 
 
 def _pairs(users, items):
@@ -13,8 +14,13 @@ def _pairs(users, items):
 
 
 def _table_fn(table):
+    """ScoreFns reading a fixed score table `[n_users, n_items]`."""
     scores = jnp.asarray(table, jnp.float32)
-    return lambda params, users: scores[users]
+    return ScoreFns(
+        encode=lambda params, graph, rng: None,
+        pair=lambda params, encoded, users, items: scores[users, items],
+        all_items=lambda params, encoded, users: scores[users],
+    )
 
 
 def test_masked_items_never_ranked_and_ties_by_lowest_index():
@@ -50,7 +56,7 @@ def test_chunked_equals_unchunked(chunk_size):
 
 
 def test_popularity_ranker_orders_by_training_counts():
-    fn = evaluation.popularity_fn(np.array([3, 9, 1, 9]))
+    fn = evaluation.popularity_scores(np.array([3, 9, 1, 9]))
     task = evaluation.make_ranking_task(_pairs([0], [2]), [], n_items=4, chunk_size=4)
     top = evaluation.rank(evaluation.make_topk_fn(fn, 4), None, task)
     np.testing.assert_array_equal(top[0], [1, 3, 0, 2])

@@ -1,9 +1,11 @@
 """Model registry and the functional interface every training and evaluation path uses.
 
-Models are Flax NNX modules with two forward methods, `pair_logits(users, items) -> [B]` and
-`all_item_logits(users) -> [U, n_items]`. They are split once into `(graphdef, params)`;
-jitted code calls the pure functions of `make_score_fns(graphdef)` with params as a plain
-pytree (nested dicts of arrays).
+Models are Flax NNX modules with three forward methods:
+`encode(graph, rng)` (work shared by all pairs of a step, e.g. LightGCN propagation or CDAE
+hidden codes; None for embedding models; `rng` None means evaluation: no corruption),
+`pair_logits(encoded, users, items) -> [B]` and `all_item_logits(encoded, users) -> [U, n_items]`.
+They are split once into `(graphdef, params)`; jitted code calls the pure functions of
+`make_score_fns(graphdef)` with params as a plain pytree (nested dicts of arrays).
 """
 
 from __future__ import annotations
@@ -15,32 +17,42 @@ from typing import Any
 import jax
 from flax import nnx
 
+from dprec.models.cdae import CDAE
 from dprec.models.gmf import GMF
+from dprec.models.lightgcn import LightGCN
 from dprec.models.mf import MF
+from dprec.models.neumf import NeuMF
 
 Params = Any  # nested dict of arrays
 
-_MODELS = {"mf": MF, "gmf": GMF}
+_MODELS = {"mf": MF, "gmf": GMF, "neumf": NeuMF, "cdae": CDAE, "lightgcn": LightGCN}
 MODEL_NAMES = tuple(_MODELS)
+# How λ0 regularises each model (PROTOCOL.md): "squared" = λ0·½·‖θ‖²/n_users (the paper);
+# "norm" = λ0·Σ_tensors ‖θ_t‖₂, not squared nor divided (the authors' CDAE).
+L2_KIND = {"cdae": "norm"}
+# Models whose `encode` reads the training adjacency.
+GRAPH_MODELS = frozenset({"cdae", "lightgcn"})
 
 
 @dataclasses.dataclass(frozen=True)
 class ScoreFns:
     """Pure functions of one model architecture.
 
-    pair: (params, users [B], items [B]) -> logits [B]
-    all_items: (params, users [U]) -> logits [U, n_items]
+    encode: (params, graph, rng | None) -> encoded
+    pair: (params, encoded, users [B], items [B]) -> logits [B]
+    all_items: (params, encoded, users [U]) -> logits [U, n_items]
     """
 
-    pair: Callable[[Params, jax.Array, jax.Array], jax.Array]
-    all_items: Callable[[Params, jax.Array], jax.Array]
+    encode: Callable[[Params, Any, Any], Any]
+    pair: Callable[[Params, Any, jax.Array, jax.Array], jax.Array]
+    all_items: Callable[[Params, Any, jax.Array], jax.Array]
 
 
 def create_model(spec, n_users: int, n_items: int, rngs: nnx.Rngs) -> nnx.Module:
     """Build the module named by `spec.name` (a `ModelSpec`)."""
     if spec.name not in _MODELS:
         raise ValueError(f"unknown model {spec.name!r}; choose one of {', '.join(MODEL_NAMES)}")
-    return _MODELS[spec.name](n_users, n_items, spec.embed_dim, spec.init_std, rngs=rngs)
+    return _MODELS[spec.name](n_users, n_items, spec, rngs=rngs)
 
 
 def init_model(spec, n_users: int, n_items: int, key: jax.Array) -> tuple[Any, Params]:
@@ -52,10 +64,13 @@ def init_model(spec, n_users: int, n_items: int, key: jax.Array) -> tuple[Any, P
 def make_score_fns(graphdef: Any) -> ScoreFns:
     """Pure scoring functions for the architecture `graphdef`."""
 
-    def pair(params: Params, users: jax.Array, items: jax.Array) -> jax.Array:
-        return nnx.merge(graphdef, params).pair_logits(users, items)
+    def encode(params: Params, graph: Any, rng: Any) -> Any:
+        return nnx.merge(graphdef, params).encode(graph, rng)
 
-    def all_items(params: Params, users: jax.Array) -> jax.Array:
-        return nnx.merge(graphdef, params).all_item_logits(users)
+    def pair(params: Params, encoded: Any, users: jax.Array, items: jax.Array) -> jax.Array:
+        return nnx.merge(graphdef, params).pair_logits(encoded, users, items)
 
-    return ScoreFns(pair=pair, all_items=all_items)
+    def all_items(params: Params, encoded: Any, users: jax.Array) -> jax.Array:
+        return nnx.merge(graphdef, params).all_item_logits(encoded, users)
+
+    return ScoreFns(encode=encode, pair=pair, all_items=all_items)

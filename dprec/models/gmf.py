@@ -9,17 +9,23 @@ from flax import nnx
 class GMF(nnx.Module):
     """Generalised matrix factorisation: element-wise product, then a dense layer to 1 logit."""
 
-    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float, *, rngs: nnx.Rngs):
-        init = nnx.initializers.normal(init_std)
-        self.user_embedding = nnx.Embed(n_users, dim, embedding_init=init, rngs=rngs)
-        self.item_embedding = nnx.Embed(n_items, dim, embedding_init=init, rngs=rngs)
-        self.predict = nnx.Linear(dim, 1, rngs=rngs)
+    def __init__(self, n_users: int, n_items: int, spec, *, rngs: nnx.Rngs):
+        init = nnx.initializers.normal(spec.init_std)
+        self.user_embedding = nnx.Embed(n_users, spec.embed_dim, embedding_init=init, rngs=rngs)
+        self.item_embedding = nnx.Embed(n_items, spec.embed_dim, embedding_init=init, rngs=rngs)
+        self.predict = nnx.Linear(spec.embed_dim, 1, rngs=rngs)
 
-    def pair_logits(self, users: jax.Array, items: jax.Array) -> jax.Array:
+    def encode(self, graph, rng) -> None:
+        """GMF needs no graph: nothing to precompute."""
+        del graph, rng
+
+    def pair_logits(self, encoded, users: jax.Array, items: jax.Array) -> jax.Array:
         """Logits `[B]` for pairs `users [B]`, `items [B]`."""
+        del encoded
         return self.predict(self.user_embedding(users) * self.item_embedding(items))[..., 0]
 
-    def all_item_logits(self, users: jax.Array) -> jax.Array:
+    def all_item_logits(self, encoded, users: jax.Array) -> jax.Array:
         """Logits `[U, n_items]`: (p_u ⊙ w) · q_i + b, without a `[U, n_items, dim]` tensor."""
+        del encoded
         weighted = self.user_embedding(users) * self.predict.kernel[:, 0]
         return weighted @ self.item_embedding.embedding[...].T + self.predict.bias[0]

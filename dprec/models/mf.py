@@ -10,15 +10,21 @@ from flax import nnx
 class MF(nnx.Module):
     """Matrix factorisation with embeddings initialised N(0, init_std²)."""
 
-    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float, *, rngs: nnx.Rngs):
-        init = nnx.initializers.normal(init_std)
-        self.user_embedding = nnx.Embed(n_users, dim, embedding_init=init, rngs=rngs)
-        self.item_embedding = nnx.Embed(n_items, dim, embedding_init=init, rngs=rngs)
+    def __init__(self, n_users: int, n_items: int, spec, *, rngs: nnx.Rngs):
+        init = nnx.initializers.normal(spec.init_std)
+        self.user_embedding = nnx.Embed(n_users, spec.embed_dim, embedding_init=init, rngs=rngs)
+        self.item_embedding = nnx.Embed(n_items, spec.embed_dim, embedding_init=init, rngs=rngs)
 
-    def pair_logits(self, users: jax.Array, items: jax.Array) -> jax.Array:
+    def encode(self, graph, rng) -> None:
+        """MF needs no graph: nothing to precompute."""
+        del graph, rng
+
+    def pair_logits(self, encoded, users: jax.Array, items: jax.Array) -> jax.Array:
         """Logits `[B]` for pairs `users [B]`, `items [B]`."""
+        del encoded
         return jnp.sum(self.user_embedding(users) * self.item_embedding(items), axis=-1)
 
-    def all_item_logits(self, users: jax.Array) -> jax.Array:
+    def all_item_logits(self, encoded, users: jax.Array) -> jax.Array:
         """Logits `[U, n_items]` of every item for `users [U]`."""
+        del encoded
         return self.user_embedding(users) @ self.item_embedding.embedding[...].T

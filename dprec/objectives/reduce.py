@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import optax
 
 
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
@@ -18,3 +19,11 @@ def l2_penalty(params, *, lambda0: float, n_users: int) -> jax.Array:
     """λ0 · ½ · ‖θ‖² / n_users over every array in `params` (the paper's L2, every step)."""
     squares = sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(params))
     return lambda0 * 0.5 * squares / n_users
+
+
+def tensor_norm_penalty(params, *, lambda0: float) -> jax.Array:
+    """λ0 · Σ_t ‖θ_t‖₂ over the arrays of `params` (the authors' CDAE regulariser).
+
+    `optax.safe_norm` gives the zero subgradient at θ_t = 0 (biases start at 0) instead of NaN.
+    """
+    return lambda0 * sum(optax.safe_norm(leaf, 0.0) for leaf in jax.tree.leaves(params))
