@@ -35,10 +35,13 @@ def pair_logits(
     return pos, neg.reshape(neg_items.shape)
 
 
-def make_regularizer(model_name: str, *, lambda0: float, n_users: int) -> Callable[[Any], Any]:
-    """The target's L2 term: λ0·½·‖θ‖²/n_users, or λ0·Σ‖θ_t‖ for models that use it (CDAE)."""
+def make_regularizer(
+    model_name: str, *, lambda0: float, n_users: int, norm_scale: float = 1.0
+) -> Callable[[Any], Any]:
+    """The target's L2 term: λ0·½·‖θ‖²/n_users, or for "norm" models (CDAE)
+    `norm_scale`·λ0·Σ_t‖θ_t‖ (see `steps.make_method_train_step` for the scale)."""
     if L2_KIND.get(model_name) == "norm":
-        return lambda params: tensor_norm_penalty(params, lambda0=lambda0)
+        return lambda params: tensor_norm_penalty(params, lambda0=lambda0 * norm_scale)
     return lambda params: l2_penalty(params, lambda0=lambda0, n_users=n_users)
 
 

@@ -193,7 +193,16 @@ def make_method_train_step(
     spec: RunSpec, roles: Roles, optimizer: optax.GradientTransformation, *, n_users: int
 ) -> TrainStep:
     """The train step of `spec.method` (normal, DPI or DVAE) for these roles."""
-    regularizer = make_regularizer(spec.model.name, lambda0=spec.train.l2, n_users=n_users)
+    # The authors' CDAE adds λ0·Σ‖θ_t‖ to a batch-*summed* BCE in normal training and to
+    # batch-*mean* terms in DPI/DVAE; with dprec's mean losses, normal training divides it by
+    # the examples per batch so λ0 keeps the authors' meaning in both.
+    examples = spec.train.batch_size * (1 + spec.train.num_negatives)
+    regularizer = make_regularizer(
+        spec.model.name,
+        lambda0=spec.train.l2,
+        n_users=n_users,
+        norm_scale=1.0 if spec.method.is_denoising else 1.0 / examples,
+    )
     if spec.method.is_denoising:
         loss_fn = make_denoising_loss(roles, spec.method, regularizer)
         return make_denoising_train_step(loss_fn, optimizer, mode=spec.method.mode)
