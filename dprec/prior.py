@@ -40,10 +40,15 @@ def prior_run_spec(spec: RunSpec) -> RunSpec:
     return dataclasses.replace(spec, seed=seed, method=MethodSpec(name="normal"), train=train)
 
 
+# Bump when the training of f' changes meaning without a config change (e.g. a regulariser).
+_CACHE_FORMAT = 2
+
+
 def cache_key(prior_spec: RunSpec, data: InteractionData) -> str:
     """sha256 of everything that determines the pretrained prior."""
     fields = {
         "version": dprec.__version__,
+        "format": _CACHE_FORMAT,
         "model": dataclasses.asdict(prior_spec.model),
         "data": dataclasses.asdict(prior_spec.data),
         "data_fingerprint": data.fingerprint,
