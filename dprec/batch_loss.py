@@ -1,7 +1,8 @@
 """Batch losses: score a batch with each role's model, apply the per-example objective, reduce.
 
-`make_normal_loss` closes over the static choices (architecture, λ0) and returns a pure
-`loss_fn(params_by_role, batch, graph, rng) -> (loss, logs)` for `steps.make_train_step`.
+`make_normal_loss`, `make_tce_loss` and `make_rce_loss` close over the static choices
+(architecture, regulariser, hyper-parameters) and return a pure
+`loss_fn(params_by_role, batch, graph, rng, step) -> (loss, logs)` for `steps.make_train_step`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from dprec.models import L2_KIND, ScoreFns
+from dprec.objectives import rce, tce
 from dprec.objectives.bce import bce
 from dprec.objectives.reduce import l2_penalty, masked_mean, tensor_norm_penalty
 
@@ -48,12 +50,62 @@ def make_regularizer(
 def make_normal_loss(target: ScoreFns, regularizer: Callable[[Any], Any]) -> LossFn:
     """Normal training: mean BCE on positives + mean BCE on negatives + the L2 term."""
 
-    def loss_fn(params: dict[str, Any], batch: Batch, graph: Any, rng: jax.Array):
+    def loss_fn(params: dict[str, Any], batch: Batch, graph: Any, rng: jax.Array, step):
+        del step
         pos, neg = pair_logits(target, params["target"], batch, graph, rng)
         pos_loss = masked_mean(bce(logits=pos, labels=jnp.ones_like(pos)), batch["mask"])
         neg_loss = masked_mean(bce(logits=neg, labels=jnp.zeros_like(neg)), batch["mask"])
         l2 = regularizer(params["target"])
         loss = pos_loss + neg_loss + l2
         return loss, {"loss": loss, "pos_loss": pos_loss, "neg_loss": neg_loss, "l2": l2}
+
+    return loss_fn
+
+
+def _flat_examples(pos: jax.Array, neg: jax.Array, mask: jax.Array):
+    """Logits, labels and validity `[B·(1 + n_neg)]` of a batch's positives and negatives."""
+    logits = jnp.concatenate([pos, neg.reshape(-1)])
+    labels = jnp.concatenate([jnp.ones_like(pos), jnp.zeros_like(neg).reshape(-1)])
+    valid = jnp.concatenate([mask, jnp.repeat(mask, neg.shape[1])])
+    return logits, labels, valid
+
+
+def make_tce_loss(
+    target: ScoreFns,
+    regularizer: Callable[[Any], Any],
+    *,
+    max_drop_rate: float,
+    num_gradual: int,
+) -> LossFn:
+    """T-CE: BCE over the examples that `tce.truncation_mask` keeps, + the L2 term."""
+
+    def loss_fn(params: dict[str, Any], batch: Batch, graph: Any, rng: jax.Array, step):
+        pos, neg = pair_logits(target, params["target"], batch, graph, rng)
+        logits, labels, valid = _flat_examples(pos, neg, batch["mask"])
+        losses = bce(logits=logits, labels=labels)
+        rate = tce.drop_rate(step, max_rate=max_drop_rate, num_gradual=num_gradual)
+        keep = tce.truncation_mask(losses=losses, labels=labels, valid=valid, rate=rate)
+        data_loss = jnp.sum(losses * keep) / jnp.maximum(jnp.sum(keep), 1.0)
+        l2 = regularizer(params["target"])
+        loss = data_loss + l2
+        return loss, {"loss": loss, "data_loss": data_loss, "drop_rate": rate, "l2": l2}
+
+    return loss_fn
+
+
+def make_rce_loss(target: ScoreFns, regularizer: Callable[[Any], Any], *, beta: float) -> LossFn:
+    """R-CE: mean of BCE · σ(±y)^β (detached) on positives and on negatives, + the L2 term."""
+
+    def loss_fn(params: dict[str, Any], batch: Batch, graph: Any, rng: jax.Array, step):
+        del step
+        pos, neg = pair_logits(target, params["target"], batch, graph, rng)
+        terms = []
+        for logits, label in ((pos, 1.0), (neg, 0.0)):
+            labels = jnp.full_like(logits, label)
+            weight = rce.reweighting(logits=logits, labels=labels, beta=beta)
+            terms.append(masked_mean(weight * bce(logits=logits, labels=labels), batch["mask"]))
+        l2 = regularizer(params["target"])
+        loss = terms[0] + terms[1] + l2
+        return loss, {"loss": loss, "pos_loss": terms[0], "neg_loss": terms[1], "l2": l2}
 
     return loss_fn

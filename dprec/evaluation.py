@@ -132,3 +132,21 @@ def popularity_scores(popularity: np.ndarray) -> ScoreFns:
         return counts[items]
 
     return ScoreFns(encode=lambda params, graph, rng: None, pair=pair, all_items=all_items)
+
+
+def random_scores(n_items: int, seed: int = 0) -> ScoreFns:
+    """Scoring functions of a random ranker: fixed uniform scores per (user, item)."""
+    key = jax.random.key(seed)
+
+    def user_scores(user):
+        return jax.random.uniform(jax.random.fold_in(key, user), (n_items,))
+
+    def all_items(params, encoded, users):
+        del params, encoded
+        return jax.vmap(user_scores)(users)
+
+    def pair(params, encoded, users, items):
+        del params, encoded
+        return jax.vmap(lambda u, i: user_scores(u)[i])(users, items)
+
+    return ScoreFns(encode=lambda params, graph, rng: None, pair=pair, all_items=all_items)

@@ -1,5 +1,5 @@
 """The evaluation views of a run: validation, and the test under the paper protocol, on warm and
-cold users, on the noisy test, and the popularity ranker on the same users.
+cold users, on the noisy test, and the popularity and random rankers on the same users.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ class Evaluator:
     warm_test_users: np.ndarray  # [U_test] bool: ≥ 1 training interaction
     topk_fn: Any
     graph: Any  # the training adjacency on device (None for models that need none)
-    popularity: dict[str, Metrics]
+    model_free: dict[str, Metrics]  # popularity and random rankers: computed once
 
     def validate(self, params: Any) -> Metrics:
         """Metrics on the validation set (training items masked)."""
         return self._summarize(params, self.valid_task)
 
     def test(self, params: Any) -> dict[str, Metrics]:
-        """Test views: paper (all users), warm, cold, noisy, and the popularity rows."""
+        """Test views: paper (all users), warm, cold, noisy, and the popularity and random rows."""
         hits = self._hits(params, self.test_task)
         n_rel = self.test_task.n_relevant
         return {
@@ -43,7 +43,7 @@ class Evaluator:
             "warm": metrics.summarize(hits, n_rel, self.ks, self.warm_test_users),
             "cold": metrics.summarize(hits, n_rel, self.ks, ~self.warm_test_users),
             "noisy": self._summarize(params, self.noisy_task),
-            **self.popularity,
+            **self.model_free,
         }
 
     def _hits(self, params: Any, task: evaluation.RankingTask) -> np.ndarray:
@@ -56,7 +56,7 @@ class Evaluator:
 def create_evaluator(
     data: InteractionData, spec: EvalSpec, score: ScoreFns, graph: Any = None
 ) -> Evaluator:
-    """Prepare the ranking tasks once; the popularity rows are computed here, once.
+    """Prepare the ranking tasks once; the popularity and random rows are computed here, once.
 
     `score` are the target's scoring functions and `graph` the training adjacency they
     encode with (see `train.create_setup`)."""
@@ -68,14 +68,15 @@ def create_evaluator(
     noisy_task = evaluation.make_ranking_task(data.test, [data.train, data.valid], **task_args)
     warm = data.train_degree()[test_task.users] > 0
 
-    popularity_topk = evaluation.make_topk_fn(
-        evaluation.popularity_scores(data.item_popularity()), k_max
-    )
-    pop_hits = evaluation.hits_of(evaluation.rank(popularity_topk, None, test_task), test_task)
-    popularity = {
-        "popularity_paper": metrics.summarize(pop_hits, test_task.n_relevant, spec.ks),
-        "popularity_warm": metrics.summarize(pop_hits, test_task.n_relevant, spec.ks, warm),
-    }
+    model_free = {}
+    for name, baseline in (
+        ("popularity", evaluation.popularity_scores(data.item_popularity())),
+        ("random", evaluation.random_scores(data.n_items)),
+    ):
+        topk = evaluation.make_topk_fn(baseline, k_max)
+        hits = evaluation.hits_of(evaluation.rank(topk, None, test_task), test_task)
+        model_free[f"{name}_paper"] = metrics.summarize(hits, test_task.n_relevant, spec.ks)
+        model_free[f"{name}_warm"] = metrics.summarize(hits, test_task.n_relevant, spec.ks, warm)
     return Evaluator(
         ks=tuple(spec.ks),
         valid_task=valid_task,
@@ -84,5 +85,5 @@ def create_evaluator(
         warm_test_users=warm,
         topk_fn=evaluation.make_topk_fn(score, k_max),
         graph=graph,
-        popularity=popularity,
+        model_free=model_free,
     )

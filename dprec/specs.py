@@ -85,7 +85,7 @@ class TrainSpec:
     l2: float = 0.1  # λ0: loss += λ0 · ½ · ‖θ_f‖² / n_users, every step
 
 
-METHOD_NAMES = ("normal", "dpi", "dvae")
+METHOD_NAMES = ("normal", "wbpr", "tce", "rce", "dpi", "dvae")
 DENOISING_MODES = ("alternate", "dp", "dn")
 PRIOR_INITS = ("seed", "copy")
 
@@ -94,7 +94,7 @@ PRIOR_INITS = ("seed", "copy")
 class MethodSpec:
     """The training objective and, for DPI/DVAE, its extra roles and hyper-parameters."""
 
-    name: str = "normal"  # normal | dpi | dvae
+    name: str = "normal"  # normal | wbpr | tce | rce | dpi | dvae
     c1: float = 1000.0  # C1, weight of f on sampled negatives in DP (eq. 15)
     c2: float = 10.0  # C2, weight of 1 − f on interacted pairs in DN (eq. 16)
     alpha: float = 0.5  # α, mixes KL(ref ‖ f) (weight α) and KL(f ‖ ref) (weight 1 − α)
@@ -106,6 +106,10 @@ class MethodSpec:
     prior_epochs: int = 0  # epochs of f' pretraining; 0 = train.num_epochs
     prior_l2: float = -1.0  # λ0 of f' pretraining; < 0 = train.l2
     prior_cache_dir: str = ""  # '' = $DPREC_CACHE_DIR or ~/.cache/dprec/priors
+    popularity_exponent: float = 1.0  # WBPR: negatives ∝ training popularity ** exponent
+    drop_rate: float = 0.2  # T-CE: ε_max, the final share of the batch dropped
+    num_gradual: int = 30_000  # T-CE: steps until the drop rate reaches ε_max
+    beta: float = 0.1  # R-CE: weight exponent β
 
     @property
     def is_denoising(self) -> bool:
@@ -219,6 +223,11 @@ def validate_run_spec(spec: RunSpec) -> None:
     _one_of(spec.method.noise.name, MODEL_NAMES, "method.noise.name")
     if not 0.0 <= spec.method.alpha <= 1.0:
         raise ConfigError(f"method.alpha (α) must be in [0, 1], got {spec.method.alpha}")
+    if not 0.0 <= spec.method.drop_rate < 0.5:
+        raise ConfigError(
+            f"method.drop_rate (ε_max) must be in [0, 0.5), got {spec.method.drop_rate}"
+        )
+    _positive_int(spec.method.num_gradual, "method.num_gradual")
     if spec.method.c1 < 0 or spec.method.c2 < 0:
         raise ConfigError("method.c1 and method.c2 (C1, C2) must be >= 0")
     if len(spec.data.split_ratios) != 3 or any(r < 0 for r in spec.data.split_ratios):

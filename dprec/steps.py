@@ -13,7 +13,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dprec.batch_loss import Batch, LossFn, make_normal_loss, make_regularizer, pair_logits
+from dprec.batch_loss import (
+    Batch,
+    LossFn,
+    make_normal_loss,
+    make_rce_loss,
+    make_regularizer,
+    make_tce_loss,
+    pair_logits,
+)
 from dprec.objectives import likelihood
 from dprec.objectives.kl import mixed_kl
 from dprec.objectives.reduce import masked_mean
@@ -32,7 +40,7 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) ->
 
     def train_step(state: TrainState, batch: Batch, graph: Any):
         rng = jax.random.fold_in(state.rng, state.step)
-        grads, logs = jax.grad(loss_fn, has_aux=True)(state.params, batch, graph, rng)
+        grads, logs = jax.grad(loss_fn, has_aux=True)(state.params, batch, graph, rng, state.step)
         params, opt_state = {}, {}
         for role, role_grads in grads.items():
             updates, opt_state[role] = optimizer.update(
@@ -192,7 +200,7 @@ def make_denoising_train_step(
 def make_method_train_step(
     spec: RunSpec, roles: Roles, optimizer: optax.GradientTransformation, *, n_users: int
 ) -> TrainStep:
-    """The train step of `spec.method` (normal, DPI or DVAE) for these roles."""
+    """The train step of `spec.method` (normal, WBPR, T-CE, R-CE, DPI or DVAE)."""
     # The authors' CDAE adds λ0·Σ‖θ_t‖ to a batch-*summed* BCE in normal training and to
     # batch-*mean* terms in DPI/DVAE; with dprec's mean losses, normal training divides it by
     # the examples per batch so λ0 keeps the authors' meaning in both.
@@ -206,5 +214,13 @@ def make_method_train_step(
     if spec.method.is_denoising:
         loss_fn = make_denoising_loss(roles, spec.method, regularizer)
         return make_denoising_train_step(loss_fn, optimizer, mode=spec.method.mode)
-    loss_fn = make_normal_loss(roles.score["target"], regularizer)
+    target, method = roles.score["target"], spec.method
+    if method.name == "tce":
+        loss_fn = make_tce_loss(
+            target, regularizer, max_drop_rate=method.drop_rate, num_gradual=method.num_gradual
+        )
+    elif method.name == "rce":
+        loss_fn = make_rce_loss(target, regularizer, beta=method.beta)
+    else:  # normal and WBPR (whose difference is in the negative sampler)
+        loss_fn = make_normal_loss(target, regularizer)
     return make_train_step(loss_fn, optimizer)

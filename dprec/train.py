@@ -19,7 +19,7 @@ from dprec import interpretation, metrics_io, prior, sharding
 from dprec.data.batches import make_epoch_batches, padded_batch_size
 from dprec.data.dataset import InteractionData
 from dprec.data.registry import load_dataset
-from dprec.data.sampling import PositiveSet
+from dprec.data.sampling import PositiveSet, popularity_distribution
 from dprec.errors import ConfigError
 from dprec.evaluator import Evaluator, create_evaluator
 from dprec.graph.adjacency import Graph, build_graph_arrays
@@ -52,8 +52,20 @@ def check_spec_against_data(spec: RunSpec, data: InteractionData) -> None:
         )
 
 
+def negative_distribution(spec: RunSpec, data: InteractionData) -> np.ndarray | None:
+    """WBPR draws negatives ∝ popularity ** exponent; every other method uniformly (None)."""
+    if spec.method.name != "wbpr":
+        return None
+    return popularity_distribution(data.item_popularity(), spec.method.popularity_exponent)
+
+
 def epoch_batches(
-    spec: RunSpec, data: InteractionData, positives: PositiveSet, epoch: int, batch_size: int
+    spec: RunSpec,
+    data: InteractionData,
+    positives: PositiveSet,
+    epoch: int,
+    batch_size: int,
+    item_probs: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The host arrays of one epoch; seeded by (seed, epoch) so any epoch can be redrawn."""
     rng = np.random.default_rng([spec.seed, epoch])
@@ -64,6 +76,7 @@ def epoch_batches(
         positives,
         batch_size=batch_size,
         num_negatives=spec.train.num_negatives,
+        item_probs=item_probs,
     )
     return {
         "users": batches.users,
@@ -100,10 +113,13 @@ class Setup:
     evaluator: Evaluator
     positives: PositiveSet
     graph: Graph | None  # the training adjacency on the mesh, for graph models
+    negative_probs: np.ndarray | None  # item distribution of sampled negatives (None: uniform)
 
     def batches(self, spec: RunSpec, data: InteractionData, epoch: int) -> dict[str, Any]:
         """Epoch `epoch`'s batches, sampled on the host and placed on the mesh."""
-        host = epoch_batches(spec, data, self.positives, epoch, self.batch_size)
+        host = epoch_batches(
+            spec, data, self.positives, epoch, self.batch_size, self.negative_probs
+        )
         return sharding.shard_epoch(host, self.mesh)
 
 
@@ -140,6 +156,7 @@ def create_setup(spec: RunSpec, data: InteractionData, *, prior_params: Any = No
         evaluator=create_evaluator(data, spec.eval, roles.score["target"], graph),
         positives=PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items),
         graph=graph,
+        negative_probs=negative_distribution(spec, data),
     )
 
 

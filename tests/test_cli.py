@@ -9,7 +9,16 @@ import sys
 import pytest
 from conftest import REPO
 
-VIEWS = ("paper", "warm", "cold", "noisy", "popularity_paper", "popularity_warm")
+VIEWS = (
+    "paper",
+    "warm",
+    "cold",
+    "noisy",
+    "popularity_paper",
+    "popularity_warm",
+    "random_paper",
+    "random_warm",
+)
 # configs/tiny.py runs DPI, so the run also writes the P(real positive) table.
 RUN_FILES = {
     "config.json",

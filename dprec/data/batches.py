@@ -40,8 +40,10 @@ def make_epoch_batches(
     *,
     batch_size: int,
     num_negatives: int,
+    item_probs: np.ndarray | None = None,
 ) -> EpochBatches:
-    """Shuffle the training positives `[N]` and draw `num_negatives` negatives for each."""
+    """Shuffle the training positives `[N]` and draw `num_negatives` negatives for each
+    (uniformly, or from `item_probs` `[n_items]`)."""
     order = rng.permutation(users.shape[0])
     n_batches = -(-users.shape[0] // batch_size)
     total = n_batches * batch_size
@@ -49,7 +51,7 @@ def make_epoch_batches(
     batch_users = np.concatenate([users[order], np.zeros(pad, users.dtype)]).astype(np.int32)
     batch_items = np.concatenate([items[order], np.zeros(pad, items.dtype)]).astype(np.int32)
     negatives = sample_negatives(
-        rng, np.repeat(batch_users[:, None], num_negatives, axis=1), positives
+        rng, np.repeat(batch_users[:, None], num_negatives, axis=1), positives, item_probs
     ).astype(np.int32)
     mask = np.concatenate([np.ones(users.shape[0], np.float32), np.zeros(pad, np.float32)])
     return EpochBatches(

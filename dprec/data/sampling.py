@@ -1,4 +1,5 @@
-"""Vectorised negative sampling: uniform over each user's non-interacted items."""
+"""Vectorised negative sampling over each user's non-interacted items: uniform, or following
+an item distribution (WBPR: ∝ training popularity ** exponent)."""
 
 from __future__ import annotations
 
@@ -32,23 +33,40 @@ class PositiveSet:
         return self.keys[position] == query
 
 
+def popularity_distribution(popularity: np.ndarray, exponent: float) -> np.ndarray:
+    """P(item) ∝ popularity ** exponent `[n_items]` (items never interacted get 0)."""
+    weights = np.where(popularity > 0, popularity.astype(np.float64) ** exponent, 0.0)
+    if weights.sum() <= 0:
+        raise DataError("no training interactions to build a popularity distribution from")
+    return weights / weights.sum()
+
+
 def sample_negatives(
-    rng: np.random.Generator, users: np.ndarray, positives: PositiveSet
+    rng: np.random.Generator,
+    users: np.ndarray,
+    positives: PositiveSet,
+    item_probs: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One uniformly drawn non-positive item per entry of `users` (any shape).
+    """One non-positive item per entry of `users` (any shape), uniform or from `item_probs`.
 
     Draws all at once, then redraws only the collisions with a positive until none is left:
-    the result is exactly uniform over each user's non-interacted items.
+    the result follows the item distribution restricted to each user's non-interacted items.
 
     Raises:
-      DataError: a user has interacted with every item, so no negative exists.
+      DataError: a user has no item left to draw (interacted with every item that can be drawn).
     """
-    items = rng.integers(0, positives.n_items, size=users.shape)
+
+    def draw(size):
+        if item_probs is None:
+            return rng.integers(0, positives.n_items, size=size)
+        return rng.choice(positives.n_items, size=size, p=item_probs)
+
+    items = draw(users.shape)
     clash = positives.contains(users, items)
     for _ in range(_MAX_ROUNDS):
         if not clash.any():
             return items
-        items[clash] = rng.integers(0, positives.n_items, size=int(clash.sum()))
+        items[clash] = draw(int(clash.sum()))
         clash[clash] = positives.contains(users[clash], items[clash])
     degree = np.bincount(positives.keys // positives.n_items)
     full = np.flatnonzero(degree >= positives.n_items)
