@@ -1,14 +1,16 @@
 """The paper's Table 2 from run directories: mean ± std over seeds per dataset, view, model, method.
 
     python -m dprec.report RUNS_DIR [--out PREFIX] [--metrics recall@5,recall@20,ndcg@5,ndcg@20]
+                                    [--epoch best|last]
 
 Finds every complete run (a directory with config.json and results.json) under RUNS_DIR, groups
 the runs by (dataset, model, method label) and averages the test at the best validation epoch
-(results["test"]) over them. One Markdown table per dataset and view (paper, warm): rows are the
-methods, then the model-free Popularity and Random rankers; columns are models × metrics, plus
-the number of runs per model. The best trained method per column is in bold. Prints the Markdown
-and writes PREFIX.md and PREFIX.csv (long format: dataset, view, model, method, metric, mean,
-std, n); PREFIX defaults to RUNS_DIR/report. The runs of one group are meant to differ only in
+(results["test"]; with `--epoch last`, results["test_last"]: the paper's fixed-epoch protocol).
+One Markdown table per dataset and view (paper, warm): rows are the methods, then the
+model-free Popularity and Random rankers; columns are models × metrics, plus the number of runs
+per model. The best trained method per column is in bold. Prints the Markdown and writes
+PREFIX.md and PREFIX.csv (long format: dataset, view, model, method, metric, mean, std, n);
+PREFIX defaults to RUNS_DIR/report. The runs of one group are meant to differ only in
 their seed: point it at the final runs, not at a hyper-parameter grid.
 """
 
@@ -120,9 +122,14 @@ def group_runs(runs: Iterable[Run]) -> dict[tuple[str, str, str], list[Run]]:
 # Summary (long format)
 
 
-def metric_value(run: Run, entry: str, metric: str) -> float:
-    """results['test'][entry][metric] (None, a non-finite value on disk, → NaN)."""
-    row = run.results.get("test", {}).get(entry)
+# --epoch → the results.json key: the test at the best validation epoch, or at the last epoch.
+RESULT_KEYS = {"best": "test", "last": "test_last"}
+EPOCH_TITLES = {"best": "the best validation epoch", "last": "the last epoch"}
+
+
+def metric_value(run: Run, entry: str, metric: str, key: str = "test") -> float:
+    """results[key][entry][metric] (None, a non-finite value on disk, → NaN)."""
+    row = run.results.get(key, {}).get(entry)
     if row is None:
         raise ReportError(f"{run.path} has no test view {entry!r}")
     if metric not in row:
@@ -133,12 +140,16 @@ def metric_value(run: Run, entry: str, metric: str) -> float:
 
 
 def summary_rows(
-    ids: dict[str, str], runs: Sequence[Run], entry: str, metrics: Sequence[str]
+    ids: dict[str, str],
+    runs: Sequence[Run],
+    entry: str,
+    metrics: Sequence[str],
+    key: str = "test",
 ) -> list[dict[str, Any]]:
     """One long-format row per metric: mean and (population) std of `entry` over `runs`."""
     rows = []
     for metric in metrics:
-        values = np.array([metric_value(run, entry, metric) for run in runs])
+        values = np.array([metric_value(run, entry, metric, key) for run in runs])
         rows.append(
             {**ids, "metric": metric, "mean": values.mean(), "std": values.std(), "n": len(runs)}
         )
@@ -146,20 +157,27 @@ def summary_rows(
 
 
 def ranker_rows(
-    dataset: str, model: str, view: str, runs: Sequence[Run], metrics: Sequence[str]
+    dataset: str,
+    model: str,
+    view: str,
+    runs: Sequence[Run],
+    metrics: Sequence[str],
+    key: str = "test",
 ) -> list[dict[str, Any]]:
     """Popularity and Random rows from every run of (dataset, model) that reports them."""
     rows = []
     for label, prefix in RANKERS:
         entry = f"{prefix}_{view}"
-        having = [run for run in runs if entry in run.results.get("test", {})]
+        having = [run for run in runs if entry in run.results.get(key, {})]
         if having:  # older runs have no random view: then there is no Random row
             ids = {"dataset": dataset, "view": view, "model": model, "method": label}
-            rows += summary_rows(ids, having, entry, metrics)
+            rows += summary_rows(ids, having, entry, metrics, key)
     return rows
 
 
-def summarize(runs: Sequence[Run], metrics: Sequence[str], views=VIEWS) -> pd.DataFrame:
+def summarize(
+    runs: Sequence[Run], metrics: Sequence[str], views=VIEWS, key: str = "test"
+) -> pd.DataFrame:
     """The long-format table: dataset, view, model, method, metric, mean, std, n.
 
     Ordered by dataset, view, model (paper order), method (paper order, rankers last), metric.
@@ -174,9 +192,9 @@ def summarize(runs: Sequence[Run], metrics: Sequence[str], views=VIEWS) -> pd.Da
                 keys = [key for key in groups if key[:2] == (dataset, model)]
                 for method in ordered((key[2] for key in keys), METHOD_ORDER):
                     ids = {"dataset": dataset, "view": view, "model": model, "method": method}
-                    rows += summary_rows(ids, groups[(dataset, model, method)], view, metrics)
-                model_runs = [run for key in keys for run in groups[key]]
-                rows += ranker_rows(dataset, model, view, model_runs, metrics)
+                    rows += summary_rows(ids, groups[(dataset, model, method)], view, metrics, key)
+                model_runs = [run for group in keys for run in groups[group]]
+                rows += ranker_rows(dataset, model, view, model_runs, metrics, key)
     return pd.DataFrame(rows, columns=CSV_COLUMNS)
 
 
@@ -249,10 +267,10 @@ def markdown_table(table: pd.DataFrame, dataset: str, view: str, metrics: Sequen
     return "\n".join(lines)
 
 
-def markdown_report(table: pd.DataFrame, metrics: Sequence[str]) -> str:
+def markdown_report(table: pd.DataFrame, metrics: Sequence[str], epoch: str = "best") -> str:
     """Every dataset × view table, with the legend."""
     legend = (
-        "Test at the best validation epoch, mean ± std (population) over the runs of each cell; "
+        f"Test at {EPOCH_TITLES[epoch]}, mean ± std (population) over the runs of each cell; "
         "n: runs per cell. **Bold**: the best trained method per column. Popularity and Random "
         "are model-free rankers on the same users."
     )
@@ -296,14 +314,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("runs_dir", type=Path, help="directory searched for run directories")
     parser.add_argument("--out", type=Path, help="output prefix (default RUNS_DIR/report)")
     parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated")
+    parser.add_argument(
+        "--epoch",
+        choices=tuple(RESULT_KEYS),
+        default="best",
+        help="test at the best validation epoch (default) or at the last epoch",
+    )
     args = parser.parse_args(argv)
     try:
         metrics = parse_metrics(args.metrics)
-        table = summarize(find_runs(args.runs_dir), metrics)
+        table = summarize(find_runs(args.runs_dir), metrics, key=RESULT_KEYS[args.epoch])
     except ReportError as err:
         print(f"report: error: {err}", file=sys.stderr)
         return 2
-    markdown = markdown_report(table, metrics)
+    markdown = markdown_report(table, metrics, args.epoch)
     write_outputs(args.out or args.runs_dir / "report", markdown, table)
     print(markdown, end="")
     return 0

@@ -214,3 +214,26 @@ def test_no_complete_run_exits_2(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1
         assert proc.stderr.startswith("report: error:")
     assert not (tmp_path / "report.md").exists()
+
+
+def test_last_epoch_table_reads_test_last(tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    metrics = {"recall@20": 0.5, "users": 3}
+    (run / "config.json").write_text(
+        json.dumps(
+            {"seed": 0, "data": {"name": "d"}, "model": {"name": "gmf"}, "method": {"name": "dpi"}}
+        )
+    )
+    (run / "results.json").write_text(
+        json.dumps(
+            {
+                "test": {"paper": {"recall@20": 0.1}, "warm": {"recall@20": 0.1}},
+                "test_last": {"paper": metrics, "warm": metrics},
+            }
+        )
+    )
+    table = report.summarize(report.find_runs(tmp_path), ["recall@20"], key="test_last")
+    assert set(table["mean"]) == {0.5}
+    assert report.main([str(tmp_path), "--epoch", "last", "--metrics", "recall@20"]) == 0
+    assert "the last epoch" in (tmp_path / "report.md").read_text()
