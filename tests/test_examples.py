@@ -1,0 +1,11 @@
+"""The notebook example runs end to end through library functions only."""
+
+import runpy
+
+from conftest import REPO
+
+
+def test_notebook_example_runs(capsys):
+    runpy.run_path(str(REPO / "examples" / "notebook_dpi.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "best epoch" in out and "truly_clean_mean" in out
