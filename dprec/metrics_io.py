@@ -79,16 +79,39 @@ def check_workdir(workdir: str | Path) -> Path:
     return path
 
 
-class RunWriter:
-    """Writes one run directory. Created only after the inputs were validated."""
+def check_same_config(workdir: str | Path, config: dict[str, Any]) -> None:
+    """Raise unless `workdir`'s config.json holds `config` (a resumed run must not change it)."""
+    stored_path = Path(workdir) / CONFIG_FILE
+    stored = json.loads(stored_path.read_text()) if stored_path.exists() else None
+    if stored != json.loads(json.dumps(_finite(config))):
+        raise UserInputError(
+            f"{workdir} holds a checkpointed run with another config; rerun with the same "
+            "config to resume it, or pass another --workdir"
+        )
 
-    def __init__(self, workdir: str | Path):
+
+class RunWriter:
+    """Writes one run directory. Created only after the inputs were validated.
+
+    A new run replaces the results of an earlier one; a resumed run (`resume_epoch`) keeps the
+    metrics lines of the epochs up to its checkpoint.
+    """
+
+    def __init__(self, workdir: str | Path, resume_epoch: int | None = None):
         self.path = check_workdir(workdir)
         self.path.mkdir(parents=True, exist_ok=True)
-        # A new run replaces the results of an earlier one in the same directory.
-        for name in (RESULTS_FILE, RESULTS_TABLE_FILE, METRICS_FILE):
-            (self.path / name).unlink(missing_ok=True)
         self._lines: list[str] = []
+        metrics = self.path / METRICS_FILE
+        if resume_epoch is not None and metrics.exists():
+            self._lines = [
+                line
+                for line in metrics.read_text().splitlines()
+                if line and json.loads(line)["epoch"] <= resume_epoch
+            ]
+        for name in (RESULTS_FILE, RESULTS_TABLE_FILE):
+            (self.path / name).unlink(missing_ok=True)
+        if resume_epoch is None:
+            metrics.unlink(missing_ok=True)
 
     def write_config(self, config: dict[str, Any], run_info: dict[str, Any]) -> None:
         write_json(self.path / CONFIG_FILE, config)

@@ -83,6 +83,7 @@ class TrainSpec:
     num_negatives: int = 1
     learning_rate: float = 1e-3
     l2: float = 0.1  # λ0: loss += λ0 · ½ · ‖θ_f‖² / n_users, every step
+    checkpoint_every: int = 1  # epochs between checkpoints of a run with a workdir
 
 
 METHOD_NAMES = ("normal", "wbpr", "tce", "rce", "dpi", "dvae")
@@ -239,6 +240,7 @@ def validate_run_spec(spec: RunSpec) -> None:
     _positive_int(spec.train.batch_size, "train.batch_size")
     _positive_int(spec.train.num_epochs, "train.num_epochs")
     _positive_int(spec.train.num_negatives, "train.num_negatives")
+    _positive_int(spec.train.checkpoint_every, "train.checkpoint_every")
     _positive_int(spec.model.embed_dim, "model.embed_dim")
     _positive_int(spec.eval.chunk_size, "eval.chunk_size")
     if not spec.eval.ks:

@@ -16,11 +16,12 @@ import optax
 from absl import logging
 
 from dprec import interpretation, metrics_io, prior, sharding
+from dprec.checkpoint import RunCheckpoints
 from dprec.data.batches import make_epoch_batches, padded_batch_size
 from dprec.data.dataset import InteractionData
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet, popularity_distribution
-from dprec.errors import ConfigError
+from dprec.errors import ConfigError, UserInputError
 from dprec.evaluator import Evaluator, create_evaluator
 from dprec.graph.adjacency import Graph, build_graph_arrays
 from dprec.models import GRAPH_MODELS
@@ -167,10 +168,14 @@ def fit(
     prior_params: Any = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     log_prefix: str = "",
+    checkpoints: RunCheckpoints | None = None,
 ) -> FitResult:
     """Train `spec` on `data`, validate every epoch and test at the best and the last epoch.
 
     `prior_params` is the frozen DVAE prior f'. `on_epoch` receives each epoch's record.
+    With `checkpoints`, the loop resumes after the last committed epoch and commits every
+    `spec.train.checkpoint_every` epochs (and after the last); the resumed run ends with the
+    same metrics as an uninterrupted one.
     """
     start = time.perf_counter()
     setup = create_setup(spec, data, prior_params=prior_params)
@@ -179,7 +184,23 @@ def fit(
     selection = spec.eval.selection_metric
     best = {"epoch": 0, "value": -np.inf, "params": None, "valid": None}
     epoch_seconds, eval_seconds = [], []
-    for epoch in range(1, spec.train.num_epochs + 1):
+    first_epoch = 1
+    if checkpoints is not None and checkpoints.latest_epoch() is not None:
+        done, state, best_params, meta = checkpoints.restore(state)
+        if meta["data_fingerprint"] != data.fingerprint:
+            raise UserInputError(
+                "the workdir's checkpoint was made on other data; pass another --workdir"
+            )
+        best = {
+            "epoch": meta["best_epoch"],
+            "valid": meta["best_valid"],
+            "value": -np.inf if meta["best_value"] is None else meta["best_value"],
+            "params": best_params if meta["best_epoch"] else None,
+        }
+        epoch_seconds, eval_seconds = meta["epoch_seconds"], meta["eval_seconds"]
+        first_epoch = done + 1
+        logging.info("%sresuming after epoch %d", log_prefix, done)
+    for epoch in range(first_epoch, spec.train.num_epochs + 1):
         tic = time.perf_counter()
         state, logs = epoch_fn(state, setup.batches(spec, data, epoch), setup.graph)
         logs = {k: float(v) for k, v in jax.device_get(logs).items()}
@@ -217,6 +238,18 @@ def fit(
                     "eval_seconds": eval_seconds[-1],
                 }
             )
+        every = spec.train.checkpoint_every
+        if checkpoints is not None and (epoch % every == 0 or epoch == spec.train.num_epochs):
+            meta = {
+                "best_epoch": best["epoch"],
+                "best_valid": best["valid"],
+                "best_value": None if best["params"] is None else best["value"],
+                "epoch_seconds": epoch_seconds,
+                "eval_seconds": eval_seconds,
+                "data_fingerprint": data.fingerprint,
+            }
+            best_params = state.params if best["params"] is None else best["params"]
+            checkpoints.save(epoch, state, best_params, meta)
 
     if best["params"] is None:  # no validation user: fall back to the last epoch
         best = {
@@ -271,8 +304,13 @@ def run(
     if spec.method.name == "dvae":
         prior_params = prior.pretrained_prior(spec, data, fit_fn=fit)
 
-    writer = metrics_io.RunWriter(workdir) if workdir is not None else None
-    if writer:
+    checkpoints = RunCheckpoints(workdir) if workdir is not None else None
+    resume_epoch = checkpoints.latest_epoch() if checkpoints is not None else None
+    writer = None
+    if workdir is not None:
+        if resume_epoch is not None:
+            metrics_io.check_same_config(workdir, config_dict or {})
+        writer = metrics_io.RunWriter(workdir, resume_epoch=resume_epoch)
         run_info = {
             "seed": spec.seed,
             "data_fingerprint": data.fingerprint,
@@ -282,7 +320,11 @@ def run(
         }
         writer.write_config(config_dict or {}, run_info)
     fitted = fit(
-        spec, data, prior_params=prior_params, on_epoch=writer.log_epoch if writer else None
+        spec,
+        data,
+        prior_params=prior_params,
+        on_epoch=writer.log_epoch if writer else None,
+        checkpoints=checkpoints,
     )
     results = fitted.results
     if spec.method.is_denoising:

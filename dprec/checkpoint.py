@@ -1,0 +1,62 @@
+"""Checkpoints of a run (orbax): the latest train state, the best-epoch parameters and the loop's
+bookkeeping, saved every N epochs under RUN_DIR/checkpoints; orbax commits each save
+atomically, so a run killed at any moment (kill -9 included) resumes from the last commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def _abstract(tree: Any) -> Any:
+    """Shapes, dtypes and shardings of `tree`: the restore target."""
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+class RunCheckpoints:
+    """Save and restore {state, best params, bookkeeping} per epoch; keeps the latest only."""
+
+    def __init__(self, run_dir: str | Path):
+        options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=False)
+        self._manager = ocp.CheckpointManager(
+            Path(run_dir).resolve() / CHECKPOINT_DIR, options=options
+        )
+
+    def latest_epoch(self) -> int | None:
+        """The epoch of the last committed checkpoint, or None."""
+        return self._manager.latest_step()
+
+    def save(self, epoch: int, state: Any, best_params: Any, meta: dict[str, Any]) -> None:
+        """Commit the state after `epoch`, the best-epoch parameters and `meta` (JSON)."""
+        self._manager.save(
+            epoch,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state),
+                best=ocp.args.StandardSave(best_params),
+                meta=ocp.args.JsonSave(meta),
+            ),
+            force=True,
+        )
+        self._manager.wait_until_finished()
+
+    def restore(self, state_like: Any) -> tuple[int, Any, Any, dict[str, Any]]:
+        """(epoch, state, best params, meta) of the last checkpoint, shaped like `state_like`."""
+        epoch = self._manager.latest_step()
+        restored = self._manager.restore(
+            epoch,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(_abstract(state_like)),
+                best=ocp.args.StandardRestore(_abstract(state_like.params)),
+                meta=ocp.args.JsonRestore(),
+            ),
+        )
+        return epoch, restored["state"], restored["best"], dict(restored["meta"])
+
+    def close(self) -> None:
+        self._manager.close()
