@@ -34,6 +34,10 @@ class Evaluator:
         """Metrics on the validation set (training items masked)."""
         return self._summarize(params, self.valid_task)
 
+    def test_paper(self, params: Any) -> Metrics:
+        """The clean test of all users only (the paper view), e.g. for per-epoch curves."""
+        return self._summarize(params, self.test_task)
+
     def test(self, params: Any) -> dict[str, Metrics]:
         """Test views: paper (all users), warm, cold, noisy, and the popularity and random rows."""
         hits = self._hits(params, self.test_task)

@@ -125,6 +125,7 @@ class EvalSpec:
     chunk_size: int = 1024  # users scored at once: bounds memory at chunk_size × n_items
     select_metric: str = ""  # validation metric that picks the best epoch; '' = recall@max(ks)
     valid_set: str = "clean"  # clean | noisy validation interactions
+    test_every_epoch: bool = False  # also log the clean test (paper view) each epoch (Figure 3)
 
     @property
     def selection_metric(self) -> str:

@@ -209,6 +209,9 @@ def fit(
         tic = time.perf_counter()
         valid = evaluator.validate(state.params["target"])
         eval_seconds.append(time.perf_counter() - tic)
+        extra = {}
+        if spec.eval.test_every_epoch:
+            extra["test_paper"] = evaluator.test_paper(state.params["target"])
         if valid[selection] is not None and valid[selection] > best["value"]:
             # Copy: the next epoch donates the state's buffers.
             best = {
@@ -234,6 +237,7 @@ def fit(
                     "step": int(state.step),
                     **logs,
                     "valid": valid,
+                    **extra,
                     "epoch_seconds": epoch_seconds[-1],
                     "eval_seconds": eval_seconds[-1],
                 }
