@@ -83,8 +83,9 @@ def make_ranking_task(
     )
 
 
-def make_topk_fn(score: ScoreFns, k: int) -> Callable[..., jax.Array]:
-    """Jitted `(params, graph, user_chunks, excluded_rows, excluded_items) -> [n_chunks, C, k]`.
+def make_topk_fn(score: ScoreFns, k: int, *, with_scores: bool = False) -> Callable[..., Any]:
+    """Jitted `(params, graph, user_chunks, excluded_rows, excluded_items) -> [n_chunks, C, k]`
+    item indices (and their scores first, with `with_scores`).
 
     The model's `encode` runs once (no corruption); chunks then run one after another
     (`lax.map`), so memory is bounded by C × n_items.
@@ -98,7 +99,8 @@ def make_topk_fn(score: ScoreFns, k: int) -> Callable[..., jax.Array]:
             users, rows, items = chunk
             scores = score.all_items(params, encoded, users)
             scores = scores.at[rows, items].set(-jnp.inf, mode="drop")
-            return jax.lax.top_k(scores, k)[1]
+            values, indices = jax.lax.top_k(scores, k)
+            return (values, indices) if with_scores else indices
 
         return jax.lax.map(rank_chunk, (user_chunks, excluded_rows, excluded_items))
 
