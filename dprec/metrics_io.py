@@ -112,6 +112,9 @@ class RunWriter:
             (self.path / name).unlink(missing_ok=True)
         if resume_epoch is None:
             metrics.unlink(missing_ok=True)
+        from dprec.tensorboard import EpochEvents  # local: tensorboardX only for run dirs
+
+        self._events = EpochEvents(self.path, resume_epoch)
 
     def write_config(self, config: dict[str, Any], run_info: dict[str, Any]) -> None:
         write_json(self.path / CONFIG_FILE, config)
@@ -121,10 +124,12 @@ class RunWriter:
         """Append one epoch's record to metrics.jsonl (the whole file is rewritten atomically)."""
         self._lines.append(json.dumps(_finite(record), sort_keys=False))
         write_atomic(self.path / METRICS_FILE, "\n".join(self._lines) + "\n")
+        self._events.write(record)
 
     def write_results(self, results: dict[str, Any], table: str) -> None:
         write_json(self.path / RESULTS_FILE, results)
         write_atomic(self.path / RESULTS_TABLE_FILE, table)
+        self._events.close()
 
 
 def _cell(value: Any) -> str:

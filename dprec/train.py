@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -13,6 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 import optax
+import tqdm
 from absl import logging
 
 from dprec import interpretation, metrics_io, prior, sharding
@@ -200,7 +202,12 @@ def fit(
         epoch_seconds, eval_seconds = meta["epoch_seconds"], meta["eval_seconds"]
         first_epoch = done + 1
         logging.info("%sresuming after epoch %d", log_prefix, done)
-    for epoch in range(first_epoch, spec.train.num_epochs + 1):
+    epochs = range(first_epoch, spec.train.num_epochs + 1)
+    bar = None
+    if sys.stderr.isatty():  # a progress bar in a terminal; plain lines in logs and batch jobs
+        bar = tqdm.tqdm(epochs, desc=f"{log_prefix}epochs", unit="epoch", leave=False)
+        epochs = bar
+    for epoch in epochs:
         tic = time.perf_counter()
         state, logs = epoch_fn(state, setup.batches(spec, data, epoch), setup.graph)
         logs = {k: float(v) for k, v in jax.device_get(logs).items()}
@@ -220,8 +227,12 @@ def fit(
                 "valid": valid,
                 "params": jax.tree.map(lambda x: x.copy(), state.params),
             }
-        logging.info(
+        if bar is not None:
+            bar.set_postfix(loss=f"{logs['loss']:.4f}", **{selection: f"{valid[selection]:.4f}"})
+        logging.log_if(
+            logging.INFO,
             "%sepoch %d/%d loss %.4f | valid %s | %.2fs train %.2fs eval",
+            bar is None,
             log_prefix,
             epoch,
             spec.train.num_epochs,

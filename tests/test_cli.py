@@ -20,6 +20,7 @@ VIEWS = (
     "random_warm",
 )
 # configs/tiny.py runs DPI, so the run also writes the P(real positive) table.
+RUN_DIRS = {"checkpoints", "tensorboard"}  # orbax checkpoints, TensorBoard events
 RUN_FILES = {
     "config.json",
     "run_info.json",
@@ -74,7 +75,7 @@ def tiny_run(tmp_path_factory):
 
 
 def test_run_directory(tiny_run):
-    assert {p.name for p in tiny_run.iterdir()} == RUN_FILES
+    assert {p.name for p in tiny_run.iterdir()} == RUN_FILES | RUN_DIRS
     assert not no_temporary_files(tiny_run)
 
 
@@ -145,3 +146,32 @@ def test_ks_override(tmp_path):
     config = json.loads((workdir / "config.json").read_text())
     assert list(config["eval"]["ks"]) == [3, 7]
     assert not no_temporary_files(workdir)
+
+
+def read_events(directory):
+    """(tag, step, value) of every scalar in the TFRecord event files of `directory`."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    scalars = []
+    for path in directory.glob("events.out.tfevents.*"):
+        data = path.read_bytes()
+        offset = 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
+            offset += 12 + length + 4
+            for value in event.summary.value:
+                scalars.append((value.tag, event.step, value.simple_value))
+    return scalars
+
+
+def test_tensorboard_events_hold_losses_phase_and_validation(tiny_run):
+    scalars = read_events(tiny_run / "tensorboard")
+    tags = {tag for tag, _, _ in scalars}
+    assert {"train/loss", "train/phase", "train/kl", "train/log_likelihood"} <= tags
+    assert {"valid/recall_at_20", "valid/ndcg_at_5"} <= tags
+    lines = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    logged = {step: value for tag, step, value in scalars if tag == "train/loss"}
+    assert logged == pytest.approx({line["epoch"]: line["loss"] for line in lines})
