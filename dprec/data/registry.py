@@ -18,10 +18,15 @@ DEFAULT_FILES = {"modcloth": "modcloth/modcloth.csv.gz"}
 
 
 def data_dir() -> Path:
-    """`$DPREC_DATA_DIR` if set, else `shared/data` beside the repository checkout."""
+    """`$DPREC_DATA_DIR` if set, else `shared/data` beside the repository checkout (or beside
+    the working directory, for a non-editable install)."""
     if os.environ.get("DPREC_DATA_DIR"):
         return Path(os.environ["DPREC_DATA_DIR"])
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
+    candidates = [
+        Path(__file__).resolve().parents[3] / "shared" / "data",
+        Path.cwd().parent / "shared" / "data",
+    ]
+    return next((path for path in candidates if path.is_dir()), candidates[0])
 
 
 def resolve_path(name: str, path: str) -> str:
