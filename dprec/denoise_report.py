@@ -59,25 +59,10 @@ def target_logits(run: LoadedRun) -> np.ndarray:
 
 def interaction_table(run: LoadedRun) -> pd.DataFrame:
     """One row per training interaction with P(real positive) and the T-CE-style loss."""
-    method = run.spec.method.name
+    table = interpretation.real_positive_table(
+        run.spec.method.name, run.setup.roles, run.best_params, run.data, run.setup.graph
+    )
     logits = target_logits(run)
-    if method in ("dpi", "dvae"):
-        table = interpretation.real_positive_table(
-            method, run.setup.roles, run.best_params, run.data, run.setup.graph
-        )
-    else:
-        train = run.data.train
-        table = pd.DataFrame(
-            {
-                "user": run.data.user_ids[train.users],
-                "item": run.data.item_ids[train.items],
-                "probability": 1.0 / (1.0 + np.exp(-logits)),
-            }
-        )
-        if train.ratings is not None:
-            table["rating"] = train.ratings
-        if train.truth is not None:
-            table["truth"] = train.truth
     table["loss"] = np.logaddexp(0.0, -logits)  # −log σ(f), computed stably
     return table
 

@@ -31,7 +31,8 @@ def real_positive_probability(
     items: np.ndarray,
     graph: Any = None,
 ) -> np.ndarray:
-    """P(r=1 | r̃=1) `[N]` for interacted pairs `users [N]`, `items [N]` (in chunks)."""
+    """P(r=1 | r̃=1) `[N]` for interacted pairs `users [N]`, `items [N]` (in chunks): DPI's
+    posterior, DVAE's f, and σ(f) for any other method."""
 
     def logits(role, params, graph, users, items):
         score = roles.score[role]
@@ -40,7 +41,7 @@ def real_positive_probability(
     @jax.jit
     def probability(params, graph, users, items):
         f = logits("target", params, graph, users, items)
-        if method == "dvae":
+        if method != "dpi":  # DVAE: P = f; other methods: the model's own probability σ(f)
             return jax.nn.sigmoid(f)
         h = logits("noise_dp", params, graph, users, items)
         h_prime = logits("noise_dn", params, graph, users, items)

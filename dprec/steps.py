@@ -32,6 +32,12 @@ from dprec.state import TrainState
 TrainStep = Callable[[TrainState, Batch, Any], tuple[TrainState, dict[str, jax.Array]]]
 
 
+def _apply_optimizer(optimizer: optax.GradientTransformation, grads, opt_state, params):
+    """One optimizer step of one role: (new params, new optimizer state)."""
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
 def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) -> TrainStep:
     """One optimisation step of every role in `state.params` on one batch.
 
@@ -43,10 +49,9 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) ->
         grads, logs = jax.grad(loss_fn, has_aux=True)(state.params, batch, graph, rng, state.step)
         params, opt_state = {}, {}
         for role, role_grads in grads.items():
-            updates, opt_state[role] = optimizer.update(
-                role_grads, state.opt_state[role], state.params[role]
+            params[role], opt_state[role] = _apply_optimizer(
+                optimizer, role_grads, state.opt_state[role], state.params[role]
             )
-            params[role] = optax.apply_updates(state.params[role], updates)
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return new_state, logs
 
@@ -157,10 +162,6 @@ def make_denoising_train_step(
     fixed_phase = {"dp": DP, "dn": DN}.get(mode)
     noise_roles = (NOISE_ROLE[DP], NOISE_ROLE[DN])
 
-    def adam(grads, opt_state, params):
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
-
     def train_step(state: TrainState, batch: Batch, graph: Any):
         phase = fixed_phase if fixed_phase is not None else state.step % 2
         rng = jax.random.fold_in(state.rng, state.step)
@@ -170,15 +171,15 @@ def make_denoising_train_step(
         params, opt_state = {}, {}
         for role in state.params:
             if role not in noise_roles:
-                params[role], opt_state[role] = adam(
-                    grads[role], state.opt_state[role], state.params[role]
+                params[role], opt_state[role] = _apply_optimizer(
+                    optimizer, grads[role], state.opt_state[role], state.params[role]
                 )
 
         def step_only(active):
             def step(noise):
                 role = NOISE_ROLE[active]
-                params, opt_state = adam(
-                    grads[role], noise[role]["opt_state"], noise[role]["params"]
+                params, opt_state = _apply_optimizer(
+                    optimizer, grads[role], noise[role]["opt_state"], noise[role]["params"]
                 )
                 return {**noise, role: {"params": params, "opt_state": opt_state}}
 
