@@ -13,12 +13,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from dprec.lazy_rows import RowSubset
 from dprec.models import L2_KIND, ScoreFns
 from dprec.objectives import rce, tce
 from dprec.objectives.bce import bce
 from dprec.objectives.reduce import l2_penalty, masked_mean, tensor_norm_penalty
 
-Batch = Mapping[str, jax.Array]  # users [B], pos_items [B], neg_items [B, n_neg], mask [B]
+# users [B], pos_items [B], neg_items [B, n_neg], mask [B]; in the lazy update mode also
+# touched_users, touched_items and local_* (dprec.data.touched).
+Batch = Mapping[str, jax.Array]
 LossFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
 
 
@@ -27,11 +30,16 @@ def pair_logits(
 ) -> tuple[jax.Array, jax.Array]:
     """Logits of the positives `[B]` and of the sampled negatives `[B, n_neg]`.
 
-    The model's `encode` (LightGCN propagation, CDAE codes) runs once and serves both.
+    The model's `encode` (LightGCN propagation, CDAE codes) runs once and serves both. A
+    `RowSubset` (lazy update mode) is scored with the batch's indices into its touched rows.
     """
+    if isinstance(params, RowSubset):
+        params, users = params.params, batch["local_users"]
+        pos_items, neg_items = batch["local_pos_items"], batch["local_neg_items"]
+    else:
+        users, pos_items, neg_items = batch["users"], batch["pos_items"], batch["neg_items"]
     encoded = score.encode(params, graph, rng)
-    users, neg_items = batch["users"], batch["neg_items"]
-    pos = score.pair(params, encoded, users, batch["pos_items"])
+    pos = score.pair(params, encoded, users, pos_items)
     neg_users = jnp.broadcast_to(users[:, None], neg_items.shape)
     neg = score.pair(params, encoded, neg_users.reshape(-1), neg_items.reshape(-1))
     return pos, neg.reshape(neg_items.shape)

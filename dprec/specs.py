@@ -13,6 +13,7 @@ from typing import Any
 from dprec.errors import ConfigError
 
 SPLIT_KINDS = ("column", "random", "chrono")
+DATA_FORMATS = ("table", "denoisingrec")
 CLEAN_RULES = ("rating", "dwell", "flag", "none")
 VALID_SETS = ("clean", "noisy")
 
@@ -43,19 +44,31 @@ class SyntheticSpec:
     noisy_positive_rate: float = 2.0  # noisy clicks per observed true positive, on average
     popularity_exponent: float = 0.0  # Zipf exponent of noisy clicks' popularity; 0 = uniform
     seed: int = 0
+    # > 0 selects the scalable generator (`synthetic.generate_at_scale`): this many interactions
+    # in all (before the split), power-law user degrees with that mean, Zipf item popularity
+    # (`popularity_exponent`) and true preferences within one of `n_clusters` item clusters.
+    n_interactions: int = 0
+    n_clusters: int = 50
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
     """Where the interactions come from and how they become train/valid/test sets."""
 
-    name: str = "synthetic"  # synthetic | modcloth | table
+    name: str = "synthetic"  # see dprec.data.registry.DATASET_NAMES
     path: str = ""  # '' = the preset's default location
+    format: str = "table"  # table (one CSV/TSV/Parquet file) | denoisingrec (NAME.train.rating…)
+    # > 0: ids are already indices 0..n-1 of the full dataset and are kept (the held-out files
+    # of Adressa and Electronics); 0: the ids present in the data, remapped in sorted order.
+    n_users: int = 0
+    n_items: int = 0
     columns: ColumnSpec = ColumnSpec()
     split: str = "random"  # column | random | chrono
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: int = 0
-    split_names: tuple[str, str, str] = ("train", "valid", "test")
+    # The split column's names of train, valid and test, and optionally a fourth: rows that
+    # belong to the clean test set only (DenoisingRec's test.negative beside test.noisy).
+    split_names: tuple[str, ...] = ("train", "valid", "test")
     clean_rule: str = "rating"  # rating | dwell | flag | none
     clean_threshold: float = 5.0  # rating >= threshold, or dwell > threshold
     synthetic: SyntheticSpec = SyntheticSpec()
@@ -83,9 +96,14 @@ class TrainSpec:
     num_negatives: int = 1
     learning_rate: float = 1e-3
     l2: float = 0.1  # λ0: loss += λ0 · ½ · ‖θ_f‖² / n_users, every step
+    # dense: Adam and the L2 term on every parameter every step (the paper); lazy (scale
+    # mode): for MF/GMF/NeuMF roles, the L2 term and Adam on the user/item rows a batch
+    # touches only (dprec.lazy_rows); other rows keep their values and moments.
+    updates: str = "dense"
     checkpoint_every: int = 1  # epochs between checkpoints of a run with a workdir
 
 
+UPDATE_MODES = ("dense", "lazy")
 METHOD_NAMES = ("normal", "wbpr", "tce", "rce", "dpi", "dvae")
 DENOISING_MODES = ("alternate", "dp", "dn")
 PRIOR_INITS = ("seed", "copy")
@@ -215,8 +233,19 @@ def validate_run_spec(spec: RunSpec) -> None:
     from dprec.models import MODEL_NAMES  # local import: models import jax, specs must not
 
     _one_of(spec.data.split, SPLIT_KINDS, "data.split")
+    _one_of(spec.data.format, DATA_FORMATS, "data.format")
+    if len(spec.data.split_names) not in (3, 4):
+        raise ConfigError(
+            "data.split_names must name train, valid, test (and optionally a clean-test-only "
+            f"part), got {list(spec.data.split_names)}"
+        )
+    for field in ("n_users", "n_items"):
+        value = getattr(spec.data, field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"data.{field} must be an integer >= 0 (0 = from the data)")
     _one_of(spec.data.clean_rule, CLEAN_RULES, "data.clean_rule")
     _one_of(spec.eval.valid_set, VALID_SETS, "eval.valid_set")
+    _one_of(spec.train.updates, UPDATE_MODES, "train.updates")
     _one_of(spec.model.name, MODEL_NAMES, "model.name")
     _one_of(spec.method.name, METHOD_NAMES, "method.name")
     _one_of(spec.method.mode, DENOISING_MODES, "method.mode")

@@ -6,7 +6,7 @@ The DP/DN alternation of DPI and DVAE is decided here only: a traced `lax.cond` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -22,6 +22,8 @@ from dprec.batch_loss import (
     make_tce_loss,
     pair_logits,
 )
+from dprec.lazy_rows import Tables, apply_role_update, loss_view
+from dprec.models import row_tables
 from dprec.objectives import likelihood
 from dprec.objectives.kl import mixed_kl
 from dprec.objectives.reduce import masked_mean
@@ -32,30 +34,41 @@ from dprec.state import TrainState
 TrainStep = Callable[[TrainState, Batch, Any], tuple[TrainState, dict[str, jax.Array]]]
 
 
-def _apply_optimizer(optimizer: optax.GradientTransformation, grads, opt_state, params):
-    """One optimizer step of one role: (new params, new optimizer state)."""
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
-
-
-def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) -> TrainStep:
+def make_train_step(
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    tables: Mapping[str, Tables] | None = None,
+) -> TrainStep:
     """One optimisation step of every role in `state.params` on one batch.
 
-    The step's rng is `fold_in(state.rng, state.step)`, so a resumed run draws the same numbers.
+    `tables` (lazy update mode): role → its row tables, which the loss sees restricted to the
+    batch's touched rows and the optimizer updates row-wise (`lazy_rows`). The step's rng is
+    `fold_in(state.rng, state.step)`, so a resumed run draws the same numbers.
     """
+    tables = tables or {}
 
     def train_step(state: TrainState, batch: Batch, graph: Any):
         rng = jax.random.fold_in(state.rng, state.step)
-        grads, logs = jax.grad(loss_fn, has_aux=True)(state.params, batch, graph, rng, state.step)
+        views = _loss_views(state.params, tables, batch)
+        grads, logs = jax.grad(loss_fn, has_aux=True)(views, batch, graph, rng, state.step)
         params, opt_state = {}, {}
         for role, role_grads in grads.items():
-            params[role], opt_state[role] = _apply_optimizer(
-                optimizer, role_grads, state.opt_state[role], state.params[role]
+            params[role], opt_state[role] = apply_role_update(
+                optimizer,
+                role_grads,
+                state.opt_state[role],
+                state.params[role],
+                tables.get(role, {}),
+                batch,
             )
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return new_state, logs
 
     return train_step
+
+
+def _loss_views(params: dict[str, Any], tables: Mapping[str, Tables], batch: Batch) -> dict:
+    return {role: loss_view(p, tables.get(role, {}), batch) for role, p in params.items()}
 
 
 def make_epoch_fn(train_step: TrainStep) -> Callable[..., tuple[TrainState, Any]]:
@@ -150,15 +163,20 @@ def make_denoising_loss(roles: Roles, method: MethodSpec, regularizer: Callable[
 
 
 def make_denoising_train_step(
-    loss_fn, optimizer: optax.GradientTransformation, *, mode: str
+    loss_fn,
+    optimizer: optax.GradientTransformation,
+    *,
+    mode: str,
+    tables: Mapping[str, Tables] | None = None,
 ) -> TrainStep:
     """One DPI/DVAE step: DP on even steps and DN on odd ones (or one sub-task only).
 
     A DP step updates f, g and h; a DN step updates f, g and h'. The noise model outside the
     sub-task is not stepped at all (Adam with a zero gradient would still move it): a
     `lax.cond` on the phase steps exactly one of them, so the other keeps its parameters and
-    Adam state bit for bit.
+    Adam state bit for bit. `tables`: as in `make_train_step` (the frozen prior too).
     """
+    tables = tables or {}
     fixed_phase = {"dp": DP, "dn": DN}.get(mode)
     noise_roles = (NOISE_ROLE[DP], NOISE_ROLE[DN])
 
@@ -166,21 +184,30 @@ def make_denoising_train_step(
         phase = fixed_phase if fixed_phase is not None else state.step % 2
         rng = jax.random.fold_in(state.rng, state.step)
         grads, logs = jax.grad(loss_fn, has_aux=True)(
-            state.params, state.frozen, batch, graph, rng, phase
+            _loss_views(state.params, tables, batch),
+            _loss_views(state.frozen, tables, batch),
+            batch,
+            graph,
+            rng,
+            phase,
         )
+
+        def update(role, params, opt_state):
+            return apply_role_update(
+                optimizer, grads[role], opt_state, params, tables.get(role, {}), batch
+            )
+
         params, opt_state = {}, {}
         for role in state.params:
             if role not in noise_roles:
-                params[role], opt_state[role] = _apply_optimizer(
-                    optimizer, grads[role], state.opt_state[role], state.params[role]
+                params[role], opt_state[role] = update(
+                    role, state.params[role], state.opt_state[role]
                 )
 
         def step_only(active):
             def step(noise):
                 role = NOISE_ROLE[active]
-                params, opt_state = _apply_optimizer(
-                    optimizer, grads[role], noise[role]["opt_state"], noise[role]["params"]
-                )
+                params, opt_state = update(role, noise[role]["params"], noise[role]["opt_state"])
                 return {**noise, role: {"params": params, "opt_state": opt_state}}
 
             return step
@@ -212,9 +239,10 @@ def make_method_train_step(
         n_users=n_users,
         norm_scale=1.0 if spec.method.is_denoising else 1.0 / examples,
     )
+    tables = role_tables(spec)
     if spec.method.is_denoising:
         loss_fn = make_denoising_loss(roles, spec.method, regularizer)
-        return make_denoising_train_step(loss_fn, optimizer, mode=spec.method.mode)
+        return make_denoising_train_step(loss_fn, optimizer, mode=spec.method.mode, tables=tables)
     target, method = roles.score["target"], spec.method
     if method.name == "tce":
         loss_fn = make_tce_loss(
@@ -224,4 +252,19 @@ def make_method_train_step(
         loss_fn = make_rce_loss(target, regularizer, beta=method.beta)
     else:  # normal and WBPR (whose difference is in the negative sampler)
         loss_fn = make_normal_loss(target, regularizer)
-    return make_train_step(loss_fn, optimizer)
+    return make_train_step(loss_fn, optimizer, tables)
+
+
+def role_tables(spec: RunSpec) -> dict[str, Tables]:
+    """Role → row tables updated lazily: empty unless `train.updates` is "lazy", and only for
+    roles whose model reads one row per pair (MF, GMF, NeuMF)."""
+    if spec.train.updates != "lazy":
+        return {}
+    models = {"target": spec.model.name}
+    if spec.method.is_denoising:
+        models |= {"noise_dp": spec.method.noise.name, "noise_dn": spec.method.noise.name}
+        if spec.method.name == "dpi":
+            models["aux"] = spec.method.aux.name
+        else:
+            models["prior"] = spec.model.name
+    return {role: tables for role, name in models.items() if (tables := row_tables(name))}

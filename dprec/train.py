@@ -23,6 +23,7 @@ from dprec.data.batches import make_epoch_batches, padded_batch_size
 from dprec.data.dataset import InteractionData
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet, popularity_distribution
+from dprec.data.touched import touched_rows
 from dprec.errors import ConfigError, UserInputError
 from dprec.evaluator import Evaluator, create_evaluator
 from dprec.graph.adjacency import Graph, build_graph_arrays
@@ -30,7 +31,7 @@ from dprec.models import GRAPH_MODELS
 from dprec.roles import Roles, create_roles
 from dprec.specs import RunSpec, run_spec_from_config
 from dprec.state import TrainState, create_train_state
-from dprec.steps import make_epoch_fn, make_method_train_step
+from dprec.steps import make_epoch_fn, make_method_train_step, role_tables
 
 _PACKAGES = ("dprec", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "ml-collections")
 
@@ -69,8 +70,14 @@ def epoch_batches(
     epoch: int,
     batch_size: int,
     item_probs: np.ndarray | None = None,
+    *,
+    multiple: int = 1,
 ) -> dict[str, np.ndarray]:
-    """The host arrays of one epoch; seeded by (seed, epoch) so any epoch can be redrawn."""
+    """The host arrays of one epoch; seeded by (seed, epoch) so any epoch can be redrawn.
+
+    In the lazy update mode they include each batch's touched rows (`data.touched`), padded
+    to a multiple of `multiple` (the device count).
+    """
     rng = np.random.default_rng([spec.seed, epoch])
     batches = make_epoch_batches(
         rng,
@@ -81,12 +88,17 @@ def epoch_batches(
         num_negatives=spec.train.num_negatives,
         item_probs=item_probs,
     )
-    return {
+    arrays = {
         "users": batches.users,
         "pos_items": batches.pos_items,
         "neg_items": batches.neg_items,
         "mask": batches.mask,
     }
+    if role_tables(spec):
+        arrays |= touched_rows(
+            **arrays, n_users=data.n_users, n_items=data.n_items, multiple=multiple
+        )
+    return arrays
 
 
 def format_metrics(values: dict[str, Any]) -> str:
@@ -121,7 +133,13 @@ class Setup:
     def batches(self, spec: RunSpec, data: InteractionData, epoch: int) -> dict[str, Any]:
         """Epoch `epoch`'s batches, sampled on the host and placed on the mesh."""
         host = epoch_batches(
-            spec, data, self.positives, epoch, self.batch_size, self.negative_probs
+            spec,
+            data,
+            self.positives,
+            epoch,
+            self.batch_size,
+            self.negative_probs,
+            multiple=sharding.num_shards(self.mesh),
         )
         return sharding.shard_epoch(host, self.mesh)
 

@@ -89,15 +89,33 @@ def _remap(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return originals, index.astype(np.int32)
 
 
+def _index(values: pd.Series, size: int, field: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(original ids, indices `[N]`): remapped when `size` is 0, else kept as indices of a fixed
+    id space `0..size-1` (ids of the full dataset, as in the Adressa and Electronics files)."""
+    if size == 0:
+        return _remap(values)
+    index = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    bad = np.isnan(index) | (index < 0) | (index >= size) | (index != np.round(index))
+    if bad.any():
+        raise DataError(
+            f"{field} id {values.to_numpy()[bad][0]} in {source} is not an index in "
+            f"0..{size - 1}; set data.n_{field}s to the full id count, or 0 to remap the ids"
+        )
+    return np.arange(size), index.astype(np.int32)
+
+
 def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> InteractionData:
     """Clean, deduplicate, remap, split and apply the clean rule to a standard-column frame.
 
     `frame` has at least `user` and `item`, plus whatever `spec` needs (`rating`, `dwell`,
     `timestamp`, `split`, `clean`, `truth`). Duplicate (user, item) pairs keep their first row
-    (in time order for a chronological split).
+    (in time order for a chronological split). Rows of a clean-test-only part (a fourth
+    `split_names` entry, e.g. DenoisingRec's test.negative) are the clean test set when there
+    are any; the noisy test set is the TEST rows, or the clean test set when there are none.
 
     Raises:
-      DataError: empty data, missing ids, or a column the split or clean rule needs is unusable.
+      DataError: empty data, missing or out-of-range ids, or a column the split or clean rule
+      needs is unusable.
     """
     frame = frame.dropna(subset=["user", "item"])
     if frame.empty:
@@ -111,22 +129,37 @@ def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> 
                 "or use data.split=random"
             )
         frame = frame.sort_values(by="timestamp", kind="stable")
-    frame = frame.drop_duplicates(subset=["user", "item"], keep="first")
-    user_ids, users = _remap(frame["user"])
-    item_ids, items = _remap(frame["item"])
     part = splits.assign_splits(frame, spec, source)
-    ratings = frame["rating"].to_numpy() if "rating" in frame else None
-    truth = frame["truth"].to_numpy().astype(np.int8) if "truth" in frame else None
+    clean_only = part == splits.CLEAN_TEST
+    extra = frame[clean_only].drop_duplicates(subset=["user", "item"], keep="first")
+    keep = ~frame[~clean_only].duplicated(subset=["user", "item"], keep="first").to_numpy()
+    frame, part = frame[~clean_only][keep], part[~clean_only][keep]
+    if spec.split != "column":  # proportions count distinct pairs
+        part = splits.assign_splits(frame, spec, source)
+    both = pd.concat([frame, extra], ignore_index=True)
+    n_main = len(frame)
+    part = np.concatenate([part, np.full(len(extra), splits.CLEAN_TEST, np.int8)])
+    # The clean rule must be decidable on the held-out rows; train values may be absent.
+    splits.check_known(
+        both[(part == splits.VALID) | (part == splits.TEST)], spec.clean_rule, source
+    )
+    clean = both["_clean"].to_numpy()
+    user_ids, users = _index(both["user"], spec.n_users, "user", source)
+    item_ids, items = _index(both["item"], spec.n_items, "item", source)
+    ratings = both["rating"].to_numpy() if "rating" in both else None
+    truth = both["truth"].to_numpy().astype(np.int8) if "truth" in both else None
     everything = Interactions(users=users, items=items, ratings=ratings, truth=truth)
-    clean = frame["_clean"].to_numpy()
+    test_part = splits.TEST if (part[:n_main] == splits.TEST).any() else splits.CLEAN_TEST
     data = InteractionData(
         n_users=len(user_ids),
         n_items=len(item_ids),
         train=everything.select(part == splits.TRAIN),
         valid=everything.select(part == splits.VALID),
         valid_clean=everything.select((part == splits.VALID) & clean),
-        test=everything.select(part == splits.TEST),
-        test_clean=everything.select((part == splits.TEST) & clean),
+        test=everything.select(part == test_part),
+        test_clean=everything.select(
+            (part == splits.CLEAN_TEST) if len(extra) else (part == splits.TEST) & clean
+        ),
         user_ids=user_ids,
         item_ids=item_ids,
     )

@@ -48,3 +48,96 @@ def read_table(path: str, columns: ColumnSpec) -> pd.DataFrame:
             f"{list(frame.columns)}; set --config.data.columns.{field}=<name>"
         )
     return frame[list(wanted)].rename(columns=wanted)
+
+
+# DenoisingRec / DeCA layout: NAME.train.rating, NAME.valid.rating, NAME.test.negative (the
+# clean test set) and, optionally, NAME.test.noisy (the whole test set); tab-separated
+# `user item [value ...]` with no header. DenoisingRec's Adressa test.negative starts each line
+# with "(user, item)" followed by sampled negatives (ignored here).
+DENOISINGREC_PARTS = (
+    ("train", ".train.rating", True),
+    ("valid", ".valid.rating", True),
+    ("test", ".test.noisy", False),
+    ("test_clean", ".test.negative", True),
+)
+DENOISINGREC_SPLIT_NAMES = ("train", "valid", "test", "test_clean")
+_PAIR = r"^\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)$"
+
+
+def denoisingrec_prefix(path: str) -> str:
+    """`DIR/NAME` from `DIR/NAME`, `DIR/NAME.train.rating` or a directory holding one
+    `*.train.rating` file.
+
+    Raises:
+      DataError: the directory holds no, or several, `*.train.rating` files.
+    """
+    if os.path.isdir(path):
+        names = sorted(
+            f.removesuffix(".train.rating") for f in os.listdir(path) if f.endswith(".train.rating")
+        )
+        if len(names) != 1:
+            found = "no" if not names else f"{len(names)} ({', '.join(names)})"
+            raise DataError(
+                f"{path} holds {found} *.train.rating files; pass --config.data.path=DIR/NAME "
+                "for the files NAME.train.rating, NAME.valid.rating, NAME.test.negative"
+            )
+        return os.path.join(path, names[0])
+    return path.removesuffix(".train.rating")
+
+
+def _read_pairs(path: str, value_column: str) -> pd.DataFrame:
+    """One DenoisingRec file as columns user, item and (if the file has it) `value_column`."""
+    try:
+        raw = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame({"user": [], "item": []})
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"cannot read {path}: {first}; check the file format") from err
+    pair = raw[0].str.extract(_PAIR)
+    if pair.notna().all().all():  # "(user, item)\tneg\tneg…": no value column
+        frame = pd.DataFrame({"user": pair[0], "item": pair[1]})
+    elif raw.shape[1] >= 2:
+        frame = pd.DataFrame({"user": raw[0], "item": raw[1]})
+        if value_column and raw.shape[1] >= 3:
+            frame[value_column] = raw[2]
+    else:
+        raise DataError(
+            f"{path} has one column; a DenoisingRec file has tab-separated user, item, value"
+        )
+    for column in frame.columns:
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if numbers.isna().any():
+            bad = frame[column][numbers.isna()].iloc[0]
+            raise DataError(
+                f"{path} has the non-numeric {column} {bad!r}; a DenoisingRec file has "
+                "tab-separated integer user, item and a rating or flag"
+            )
+        frame[column] = numbers
+    return frame
+
+
+def read_denoisingrec(path: str, value_column: str) -> pd.DataFrame:
+    """The DenoisingRec files at `path` (see `denoisingrec_prefix`) as one standard frame.
+
+    The third column of each file becomes `value_column` ("rating", "clean" or "dwell"; ''
+    drops it); the `split` column holds DENOISINGREC_SPLIT_NAMES.
+
+    Raises:
+      DataError: a required file is missing or unreadable.
+    """
+    prefix = denoisingrec_prefix(os.path.expanduser(path))
+    frames = []
+    for split, suffix, required in DENOISINGREC_PARTS:
+        file = prefix + suffix
+        if not os.path.exists(file) and os.path.exists(file + ".gz"):
+            file += ".gz"
+        if not os.path.exists(file):
+            if required:
+                raise DataError(
+                    f"DenoisingRec file not found: {file}; the layout needs NAME.train.rating, "
+                    "NAME.valid.rating and NAME.test.negative: pass --config.data.path=DIR/NAME"
+                )
+            continue
+        frames.append(_read_pairs(file, value_column).assign(split=split))
+    return pd.concat(frames, ignore_index=True)

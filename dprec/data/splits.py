@@ -9,6 +9,7 @@ from dprec.errors import DataError
 from dprec.specs import DataSpec
 
 TRAIN, VALID, TEST = 0, 1, 2
+CLEAN_TEST = 3  # rows of the clean test set only (not of the noisy test set)
 
 
 def split_sizes(n: int, ratios: tuple[float, float, float]) -> tuple[int, int, int]:
@@ -31,7 +32,8 @@ def random_split(n: int, ratios: tuple[float, float, float], seed: int) -> np.nd
 
 
 def assign_splits(frame: pd.DataFrame, spec: DataSpec, source: str) -> np.ndarray:
-    """Part id per row `[N]` (TRAIN, VALID or TEST) following `spec.split`.
+    """Part id per row `[N]` (TRAIN, VALID, TEST, or CLEAN_TEST for a split column with a
+    fourth name) following `spec.split`.
 
     `chrono` expects `frame` already sorted by time.
     """
@@ -44,13 +46,14 @@ def assign_splits(frame: pd.DataFrame, spec: DataSpec, source: str) -> np.ndarra
             f"data.split=column needs a split column in {source}; set data.columns.split "
             "or use data.split=random"
         )
-    names = {name: part for part, name in enumerate(spec.split_names)}
+    names = {name: part for part, name in enumerate(spec.split_names)}  # 4th: CLEAN_TEST
     values = frame["split"].astype(str)
     unknown = sorted(set(values.unique()) - set(names))
     if unknown:
         raise DataError(
             f"split column of {source} has values {unknown} outside data.split_names="
             f"{list(spec.split_names)}; set data.split_names to its train, valid, test names"
+            " (and optionally the name of clean-test-only rows)"
         )
     return values.map(names).to_numpy().astype(np.int8)
 
@@ -59,10 +62,36 @@ def clean_flags(frame: pd.DataFrame, rule: str, threshold: float, source: str) -
     """Boolean `[N]`: which interactions pass the clean rule (all of them for rule `none`).
 
     rating: rating >= threshold, ratings must be integers; dwell: dwell > threshold;
-    flag: clean == 1.
+    flag: clean == 1. Missing values are allowed (they fail the rule); `check_known` rejects
+    them where the rule must be decided.
     """
     if rule == "none":
         return np.ones(len(frame), bool)
+    column = _rule_column(frame, rule, source)
+    missing = frame[column].isna().to_numpy()
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    bad = np.isnan(values) & ~missing
+    if bad.any():
+        raise DataError(
+            f"{column} column of {source} has a non-numeric value {frame[column][bad].iloc[0]!r}; "
+            "clean the column or choose another data.clean_rule"
+        )
+    known = ~missing
+    if rule == "rating":
+        fractional = known & (values != np.round(values))
+        if fractional.any():
+            raise DataError(
+                f"rating column of {source} has the non-integer rating {values[fractional][0]}; "
+                "data.clean_rule=rating needs integer ratings: round them or use "
+                "data.clean_rule=none"
+            )
+        return known & (values >= threshold)
+    if rule == "dwell":
+        return known & (values > threshold)
+    return known & (values == 1)
+
+
+def _rule_column(frame: pd.DataFrame, rule: str, source: str) -> str:
     column = {"rating": "rating", "dwell": "dwell", "flag": "clean"}[rule]
     if column not in frame:
         field = "clean" if rule == "flag" else column
@@ -70,21 +99,17 @@ def clean_flags(frame: pd.DataFrame, rule: str, threshold: float, source: str) -
             f"data.clean_rule={rule} needs a {column} column in {source}; set "
             f"data.columns.{field}=<name> or data.clean_rule=none"
         )
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-    if np.isnan(values).any():
-        bad = frame[column][np.isnan(values)].iloc[0]
+    return column
+
+
+def check_known(frame: pd.DataFrame, rule: str, source: str) -> None:
+    """Raise DataError if a row of `frame` (held-out rows) lacks the clean rule's value."""
+    if rule == "none":
+        return
+    column = _rule_column(frame, rule, source)
+    if frame[column].isna().any():
         raise DataError(
-            f"{column} column of {source} has a non-numeric value {bad!r}; clean the column or "
-            "choose another data.clean_rule"
+            f"{column} column of {source} is empty in {int(frame[column].isna().sum())} "
+            "validation or test rows; the clean rule needs a value there: fill them or set "
+            "data.clean_rule=none"
         )
-    if rule == "rating":
-        if not np.all(values == np.round(values)):
-            bad = values[values != np.round(values)][0]
-            raise DataError(
-                f"rating column of {source} has the non-integer rating {bad}; data.clean_rule="
-                "rating needs integer ratings: round them or use data.clean_rule=none"
-            )
-        return values >= threshold
-    if rule == "dwell":
-        return values > threshold
-    return values == 1

@@ -48,6 +48,12 @@ class ScoreFns:
     all_items: Callable[[Params, Any, jax.Array], jax.Array]
 
 
+def row_tables(name: str) -> dict[str, str]:
+    """Attribute → "user" | "item" of the tables model `name` reads one row of per pair; empty
+    for models whose every score reads whole tables (CDAE's encoder, LightGCN's propagation)."""
+    return dict(getattr(_MODELS[name], "ROW_TABLES", {}))
+
+
 def create_model(spec, n_users: int, n_items: int, rngs: nnx.Rngs) -> nnx.Module:
     """Build the module named by `spec.name` (a `ModelSpec`)."""
     if spec.name not in _MODELS:

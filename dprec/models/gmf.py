@@ -9,6 +9,10 @@ from flax import nnx
 class GMF(nnx.Module):
     """Generalised matrix factorisation: element-wise product, then a dense layer to 1 logit."""
 
+    # Tables a pair's score reads one row of (attribute → "user" | "item" rows): the lazy
+    # update mode restricts them to a batch's rows (dprec.lazy_rows).
+    ROW_TABLES = {"user_embedding": "user", "item_embedding": "item"}
+
     def __init__(self, n_users: int, n_items: int, spec, *, rngs: nnx.Rngs):
         init = nnx.initializers.normal(spec.init_std)
         self.user_embedding = nnx.Embed(n_users, spec.embed_dim, embedding_init=init, rngs=rngs)

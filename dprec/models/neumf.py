@@ -10,6 +10,10 @@ from flax import nnx
 class NeuMF(nnx.Module):
     """Neural matrix factorisation (He et al., 2017) without pretraining."""
 
+    # Tables a pair's score reads one row of (attribute → "user" | "item" rows): the lazy
+    # update mode restricts them to a batch's rows (dprec.lazy_rows).
+    ROW_TABLES = {"gmf_user": "user", "gmf_item": "item", "mlp_user": "user", "mlp_item": "item"}
+
     def __init__(self, n_users: int, n_items: int, spec, *, rngs: nnx.Rngs):
         init = nnx.initializers.normal(spec.init_std)
         dim, mlp_dim = spec.embed_dim, spec.mlp_embed_dim

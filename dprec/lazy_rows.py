@@ -1,0 +1,108 @@
+"""Scale mode (`train.updates="lazy"`): row-wise lazy updates of the tables a batch touches.
+
+A role whose model reads one row of a table per pair (`models.row_tables`: MF, GMF, NeuMF) sees,
+inside the loss, those tables restricted to the batch's touched rows (`RowSubset`), so the L2
+term covers exactly those rows and the gradient is `[rows, D]`, never `[n_users, D]`. The
+optimizer then steps the touched rows' parameters and moments only (`apply_role_update`):
+every other row keeps its parameters and optimizer state bit for bit, and no step reads or
+writes a whole table. Other parameters (GMF's output layer, NeuMF's tower) update densely.
+Adam's step count stays global, as in TensorFlow's LazyAdam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import optax
+from flax import struct
+
+Tables = Mapping[str, str]  # parameter attribute → "user" | "item"
+
+
+@struct.dataclass
+class RowSubset:
+    """A role's parameters with each row table replaced by its touched rows `[rows, ...]`.
+
+    `batch_loss.pair_logits` scores a RowSubset with the batch's local indices.
+    """
+
+    params: Any
+
+
+def _touched(batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    return {"user": batch["touched_users"], "item": batch["touched_items"]}
+
+
+def _gather(table: jax.Array, rows: jax.Array) -> jax.Array:
+    # Padding ids are out of range: they gather zeros.
+    return table.at[rows].get(mode="fill", fill_value=0)
+
+
+def _scatter(table: jax.Array, rows: jax.Array, values: jax.Array) -> jax.Array:
+    # Padding ids are out of range: their writes are dropped. Touched ids are distinct.
+    return table.at[rows].set(values, mode="drop")
+
+
+def _row_leaves(params: Any, tables: Tables, touched: Mapping[str, jax.Array]) -> dict:
+    """(attribute, key) → (full shape, touched ids) of every row-table leaf of `params`."""
+    return {
+        (attr, key): (leaf.shape, touched[kind])
+        for attr, kind in tables.items()
+        for key, leaf in params[attr].items()
+    }
+
+
+def _leaf_key(path) -> tuple[str, str] | None:
+    names = [getattr(entry, "key", getattr(entry, "name", None)) for entry in path[-2:]]
+    return tuple(names) if len(names) == 2 else None
+
+
+def _map_rows(fn, tree: Any, leaves: dict, *rest: Any) -> Any:
+    """Apply `fn(leaf, ids, *rest_leaves)` to the leaves of `tree` that mirror a row-table
+    parameter (same trailing path and shape: parameters, Adam moments); others pass through
+    (taken from the last of `rest` when given)."""
+
+    def visit(path, leaf, *others):
+        match = leaves.get(_leaf_key(path))
+        if match is not None and getattr(leaf, "shape", None) == match[0]:
+            return fn(leaf, match[1], *others)
+        return others[-1] if others else leaf
+
+    return jax.tree_util.tree_map_with_path(visit, tree, *rest)
+
+
+def loss_view(params: Any, tables: Tables, batch: Mapping[str, jax.Array]) -> Any:
+    """What the loss sees of a role: its touched rows (`RowSubset`), or all of `params` for a
+    role without row tables."""
+    if not tables:
+        return params
+    leaves = _row_leaves(params, tables, _touched(batch))
+    return RowSubset(params=_map_rows(_gather, params, leaves))
+
+
+def apply_role_update(
+    optimizer: optax.GradientTransformation,
+    grads: Any,
+    opt_state: Any,
+    params: Any,
+    tables: Tables,
+    batch: Mapping[str, jax.Array],
+) -> tuple[Any, Any]:
+    """One optimizer step of one role: (new params, new optimizer state).
+
+    `grads` has the structure of `loss_view(params, tables, batch)`. With row tables, only the
+    touched rows of parameters and of every state leaf shaped like them change.
+    """
+    if not tables:
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+    leaves = _row_leaves(params, tables, _touched(batch))
+    local_params = _map_rows(_gather, params, leaves)
+    local_state = _map_rows(_gather, opt_state, leaves)
+    updates, new_local_state = optimizer.update(grads.params, local_state, local_params)
+    new_local_params = optax.apply_updates(local_params, updates)
+    params = _map_rows(_scatter, params, leaves, new_local_params)
+    opt_state = _map_rows(_scatter, opt_state, leaves, new_local_state)
+    return params, opt_state
