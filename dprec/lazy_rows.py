@@ -82,6 +82,44 @@ def loss_view(params: Any, tables: Tables, batch: Mapping[str, jax.Array]) -> An
     return RowSubset(params=_map_rows(_gather, params, leaves))
 
 
+def gather_role(
+    params: Any, opt_state: Any, tables: Tables, batch: Mapping[str, jax.Array]
+) -> tuple[Any, Any]:
+    """(params, optimizer state) of one role restricted to the batch's touched rows; all of
+    them for a role without row tables."""
+    if not tables:
+        return params, opt_state
+    leaves = _row_leaves(params, tables, _touched(batch))
+    return _map_rows(_gather, params, leaves), _map_rows(_gather, opt_state, leaves)
+
+
+def step_local(
+    optimizer: optax.GradientTransformation, grads: Any, local: tuple[Any, Any]
+) -> tuple[Any, Any]:
+    """One optimizer step on `gather_role`'s output; `grads` as the loss saw the role."""
+    params, opt_state = local
+    grads = grads.params if isinstance(grads, RowSubset) else grads
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
+def scatter_role(
+    params: Any,
+    opt_state: Any,
+    local: tuple[Any, Any],
+    tables: Tables,
+    batch: Mapping[str, jax.Array],
+) -> tuple[Any, Any]:
+    """Write `local` (touched rows, as from `gather_role`) back into the full role."""
+    if not tables:
+        return local
+    leaves = _row_leaves(params, tables, _touched(batch))
+    return (
+        _map_rows(_scatter, params, leaves, local[0]),
+        _map_rows(_scatter, opt_state, leaves, local[1]),
+    )
+
+
 def apply_role_update(
     optimizer: optax.GradientTransformation,
     grads: Any,
@@ -95,14 +133,5 @@ def apply_role_update(
     `grads` has the structure of `loss_view(params, tables, batch)`. With row tables, only the
     touched rows of parameters and of every state leaf shaped like them change.
     """
-    if not tables:
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
-    leaves = _row_leaves(params, tables, _touched(batch))
-    local_params = _map_rows(_gather, params, leaves)
-    local_state = _map_rows(_gather, opt_state, leaves)
-    updates, new_local_state = optimizer.update(grads.params, local_state, local_params)
-    new_local_params = optax.apply_updates(local_params, updates)
-    params = _map_rows(_scatter, params, leaves, new_local_params)
-    opt_state = _map_rows(_scatter, opt_state, leaves, new_local_state)
-    return params, opt_state
+    local = step_local(optimizer, grads, gather_role(params, opt_state, tables, batch))
+    return scatter_role(params, opt_state, local, tables, batch)

@@ -22,7 +22,14 @@ from dprec.batch_loss import (
     make_tce_loss,
     pair_logits,
 )
-from dprec.lazy_rows import Tables, apply_role_update, loss_view
+from dprec.lazy_rows import (
+    Tables,
+    apply_role_update,
+    gather_role,
+    loss_view,
+    scatter_role,
+    step_local,
+)
 from dprec.models import row_tables
 from dprec.objectives import likelihood
 from dprec.objectives.kl import mixed_kl
@@ -192,33 +199,39 @@ def make_denoising_train_step(
             phase,
         )
 
-        def update(role, params, opt_state):
-            return apply_role_update(
-                optimizer, grads[role], opt_state, params, tables.get(role, {}), batch
-            )
-
         params, opt_state = {}, {}
         for role in state.params:
             if role not in noise_roles:
-                params[role], opt_state[role] = update(
-                    role, state.params[role], state.opt_state[role]
+                params[role], opt_state[role] = apply_role_update(
+                    optimizer,
+                    grads[role],
+                    state.opt_state[role],
+                    state.params[role],
+                    tables.get(role, {}),
+                    batch,
                 )
+
+        # Only the touched rows go through the cond (lazy mode): a cond over whole tables
+        # would copy them every step.
+        noise = {
+            role: gather_role(
+                state.params[role], state.opt_state[role], tables.get(role, {}), batch
+            )
+            for role in noise_roles
+        }
 
         def step_only(active):
             def step(noise):
                 role = NOISE_ROLE[active]
-                params, opt_state = update(role, noise[role]["params"], noise[role]["opt_state"])
-                return {**noise, role: {"params": params, "opt_state": opt_state}}
+                return {**noise, role: step_local(optimizer, grads[role], noise[role])}
 
             return step
 
-        noise = {
-            role: {"params": state.params[role], "opt_state": state.opt_state[role]}
-            for role in noise_roles
-        }
         noise = _phase_cond(phase, step_only(DP), step_only(DN), noise)
         for role in noise_roles:
-            params[role], opt_state[role] = noise[role]["params"], noise[role]["opt_state"]
+            params[role], opt_state[role] = scatter_role(
+                state.params[role], state.opt_state[role], noise[role], tables.get(role, {}), batch
+            )
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return new_state, logs
 

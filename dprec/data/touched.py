@@ -17,16 +17,17 @@ def _distinct_per_row(
     """Per row of `ids` `[R, W]`: its distinct valid ids sorted, padded with `sentinel` to
     `size` `[R, size]`, and every entry's position there `[R, W]` (invalid entries: a padding
     slot). `size` must exceed W."""
-    rows = ids.shape[0]
-    stride = np.int64(sentinel) + 1
-    keys = np.where(valid, ids, sentinel).astype(np.int64) + np.arange(rows)[:, None] * stride
-    distinct = np.unique(keys)  # sorted: by row, then id, the sentinel last in its row
-    row = distinct // stride
-    counts = np.bincount(row, minlength=rows)
-    starts = np.cumsum(counts) - counts
-    touched = np.full((rows, size), sentinel, np.int32)
-    touched[row, np.arange(distinct.size) - starts[row]] = distinct % stride
-    local = (np.searchsorted(distinct, keys) - starts[:, None]).astype(np.int32)
+    values = np.where(valid, ids, sentinel).astype(np.int32)
+    order = np.argsort(values, axis=1, kind="stable")  # the sentinel sorts last in each row
+    ordered = np.take_along_axis(values, order, axis=1)
+    first = np.ones(ordered.shape, bool)
+    first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    slot = np.cumsum(first, axis=1, dtype=np.int32) - 1  # each sorted entry's distinct slot
+    touched = np.full((ids.shape[0], size), sentinel, np.int32)
+    rows = np.broadcast_to(np.arange(ids.shape[0])[:, None], ordered.shape)
+    touched[rows[first], slot[first]] = ordered[first]
+    local = np.empty(ids.shape, np.int32)
+    np.put_along_axis(local, order, slot, axis=1)
     return touched, local
 
 
