@@ -5,6 +5,7 @@ atomically, so a run killed at any moment (kill -9 included) resumes from the la
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,15 @@ import jax
 import orbax.checkpoint as ocp
 
 CHECKPOINT_DIR = "checkpoints"
+
+
+def _release_freed_memory() -> None:
+    """Return freed heap memory to the OS (glibc): a save's large transient host buffers
+    otherwise stay with the process and its peak memory grows with every save."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _abstract(tree: Any) -> Any:
@@ -44,6 +54,7 @@ class RunCheckpoints:
             force=True,
         )
         self._manager.wait_until_finished()
+        _release_freed_memory()
 
     def restore(self, state_like: Any) -> tuple[int, Any, Any, dict[str, Any]]:
         """(epoch, state, best params, meta) of the last checkpoint, shaped like `state_like`."""

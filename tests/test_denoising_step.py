@@ -59,8 +59,19 @@ def test_alternates_dp_dn_dp_and_compiles_once(setup):
     assert step._cache_size() == 1
 
 
-def test_inactive_noise_model_untouched_bit_for_bit(setup):
+def _lazy(spec, data):
+    """The spec in the lazy update mode and batches with their touched rows."""
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, updates="lazy"))
+    positives = PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items)
+    batches = train.epoch_batches(spec, data, positives, epoch=1, batch_size=64)
+    return spec, [{k: jnp.asarray(v[i]) for k, v in batches.items()} for i in range(3)]
+
+
+@pytest.mark.parametrize("updates", ["dense", "lazy"])
+def test_inactive_noise_model_untouched_bit_for_bit(setup, updates):
     spec, data, batches = setup
+    if updates == "lazy":
+        spec, batches = _lazy(spec, data)
     _, state0, step = make(spec, data)
     h, h_prime = NOISE_ROLE[DP], NOISE_ROLE[DN]
     state1, _ = step(state0, batches[0], None)  # DP: h moves, h' must not
