@@ -5,6 +5,7 @@ atomically, so a run killed at any moment (kill -9 included) resumes from the la
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,8 @@ CHECKPOINT_DIR = "checkpoints"
 def _release_freed_memory() -> None:
     """Return freed heap memory to the OS (glibc): a save's large transient host buffers
     otherwise stay with the process and its peak memory grows with every save."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
 
 
 def _abstract(tree: Any) -> Any:
