@@ -41,6 +41,7 @@ STANDARD = (
     ("gmf", "dpi", "lazy", 3),
     ("gmf", "dpi", "dense", 1),
     ("lightgcn", "dpi", "lazy", 1),
+    ("cdae", "dpi", "lazy", 1),
 )
 GOALS = {"epoch_s": 3.0, "rank_100k_s": 20.0, "peak_gb": 6.0}  # epoch goal: GMF-DPI
 EVAL_USERS = 100_000
