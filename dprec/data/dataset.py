@@ -129,13 +129,18 @@ def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> 
                 "or use data.split=random"
             )
         frame = frame.sort_values(by="timestamp", kind="stable")
-    part = splits.assign_splits(frame, spec, source)
-    clean_only = part == splits.CLEAN_TEST
+    # A split column labels rows before deduplication; random and chronological proportions
+    # count the distinct pairs after it.
+    labels = splits.assign_splits(frame, spec, source) if spec.split == "column" else None
+    clean_only = labels == splits.CLEAN_TEST if labels is not None else np.zeros(len(frame), bool)
     extra = frame[clean_only].drop_duplicates(subset=["user", "item"], keep="first")
     keep = ~frame[~clean_only].duplicated(subset=["user", "item"], keep="first").to_numpy()
-    frame, part = frame[~clean_only][keep], part[~clean_only][keep]
-    if spec.split != "column":  # proportions count distinct pairs
-        part = splits.assign_splits(frame, spec, source)
+    frame = frame[~clean_only][keep]
+    part = (
+        labels[~clean_only][keep]
+        if labels is not None
+        else splits.assign_splits(frame, spec, source)
+    )
     both = pd.concat([frame, extra], ignore_index=True)
     n_main = len(frame)
     part = np.concatenate([part, np.full(len(extra), splits.CLEAN_TEST, np.int8)])

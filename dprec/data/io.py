@@ -13,6 +13,14 @@ from dprec.specs import ColumnSpec
 STANDARD_COLUMNS = ("user", "item", "rating", "dwell", "timestamp", "split", "clean", "truth")
 
 
+_READ_ERRORS = (OSError, ValueError, pd.errors.ParserError)
+
+
+def _unreadable(path: str, err: Exception) -> DataError:
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return DataError(f"cannot read {path}: {first}; check the file format")
+
+
 def read_table(path: str, columns: ColumnSpec) -> pd.DataFrame:
     """Read `path` and return a frame with the standard columns that `columns` names.
 
@@ -34,9 +42,8 @@ def read_table(path: str, columns: ColumnSpec) -> pd.DataFrame:
         else:
             sep = "\t" if name.endswith((".tsv", ".rating", ".negative", ".noisy")) else ","
             frame = pd.read_csv(path, sep=sep)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"cannot read {path}: {first}; check the file format") from err
+    except _READ_ERRORS as err:
+        raise _unreadable(path, err) from err
     wanted = {
         getattr(columns, field): field for field in STANDARD_COLUMNS if getattr(columns, field, "")
     }
@@ -91,9 +98,8 @@ def _read_pairs(path: str, value_column: str) -> pd.DataFrame:
         raw = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         return pd.DataFrame({"user": [], "item": []})
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"cannot read {path}: {first}; check the file format") from err
+    except _READ_ERRORS as err:
+        raise _unreadable(path, err) from err
     pair = raw[0].str.extract(_PAIR)
     if pair.notna().all().all():  # "(user, item)\tneg\tneg…": no value column
         frame = pd.DataFrame({"user": pair[0], "item": pair[1]})
