@@ -283,3 +283,26 @@ def test_generator_at_scale_matches_requested_statistics():
     truth = frame.truth.to_numpy().astype(bool)
     assert 0.55 < truth.mean() < 0.75  # 1 / 1.7 true, plus noisy clicks inside the cluster
     assert set(frame.rating[truth]) <= {4, 5} and set(frame.rating[~truth]) <= {1, 2, 3, 4}
+
+
+def test_profile_statistics_by_hand():
+    from dprec.data.profile import profile, zipf_slope
+
+    frame = pd.DataFrame({"user": [0, 0, 1, 2], "item": [5, 6, 5, 5], "rating": [5, 1, 5, 3]})
+    stats = profile(frame)
+    assert (stats["users"], stats["items"], stats["max user degree"]) == (3, 2, 2)
+    assert stats["mean user degree"] == pytest.approx(4 / 3)
+    assert stats["users with one interaction"] == pytest.approx(2 / 3)
+    assert stats["rated 5"] == pytest.approx(0.5)
+    exact = np.round(1e6 / np.arange(1, 1001) ** 1.2)
+    assert zipf_slope(exact) == pytest.approx(-1.2, abs=0.01)
+
+
+def test_profile_cli_bad_columns(tmp_path, capsys):
+    from dprec.data.profile import main
+
+    path = tmp_path / "t.csv"
+    path.write_text("u,i\n1,2\n")
+    assert main([str(path), "--columns", "u"]) == 2
+    assert "give user,item[,rating]" in capsys.readouterr().err
+    assert main([str(path), "--columns", "u,i"]) == 0
