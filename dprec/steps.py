@@ -58,20 +58,26 @@ def make_train_step(
         rng = jax.random.fold_in(state.rng, state.step)
         views = _loss_views(state.params, tables, batch)
         grads, logs = jax.grad(loss_fn, has_aux=True)(views, batch, graph, rng, state.step)
-        params, opt_state = {}, {}
-        for role, role_grads in grads.items():
-            params[role], opt_state[role] = apply_role_update(
-                optimizer,
-                role_grads,
-                state.opt_state[role],
-                state.params[role],
-                tables.get(role, {}),
-                batch,
-            )
+        params, opt_state = _update_roles(optimizer, grads, state, tables, batch, list(grads))
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return new_state, logs
 
     return train_step
+
+
+def _update_roles(optimizer, grads, state: TrainState, tables, batch: Batch, roles) -> tuple:
+    """One optimizer step of each of `roles`: dicts of their new params and optimizer states."""
+    params, opt_state = {}, {}
+    for role in roles:
+        params[role], opt_state[role] = apply_role_update(
+            optimizer,
+            grads[role],
+            state.opt_state[role],
+            state.params[role],
+            tables.get(role, {}),
+            batch,
+        )
+    return params, opt_state
 
 
 def _loss_views(params: dict[str, Any], tables: Mapping[str, Tables], batch: Batch) -> dict:
@@ -199,17 +205,8 @@ def make_denoising_train_step(
             phase,
         )
 
-        params, opt_state = {}, {}
-        for role in state.params:
-            if role not in noise_roles:
-                params[role], opt_state[role] = apply_role_update(
-                    optimizer,
-                    grads[role],
-                    state.opt_state[role],
-                    state.params[role],
-                    tables.get(role, {}),
-                    batch,
-                )
+        others = [role for role in state.params if role not in noise_roles]
+        params, opt_state = _update_roles(optimizer, grads, state, tables, batch, others)
 
         # Only the touched rows go through the cond (lazy mode): a cond over whole tables
         # would copy them every step.
