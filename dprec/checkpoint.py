@@ -1,6 +1,7 @@
 """Checkpoints of a run (orbax): the latest train state, the best-epoch parameters and the loop's
-bookkeeping, saved every N epochs under RUN_DIR/checkpoints; orbax commits each save
-atomically, so a run killed at any moment (kill -9 included) resumes from the last commit.
+bookkeeping, saved under RUN_DIR/checkpoints; orbax commits each save atomically, so a run
+killed at any moment (kill -9 included) resumes from the last commit. The two latest commits
+are kept, so an unreadable latest one still leaves one to resume from.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-CHECKPOINT_DIR = "checkpoints"
+from dprec.errors import UserInputError
+from dprec.metrics_io import CHECKPOINT_DIR
+
+KEEP = 2  # committed checkpoints kept: the latest and one to fall back on
+
+
+class CheckpointError(UserInputError):
+    """A committed checkpoint cannot be read back."""
 
 
 def _release_freed_memory() -> None:
@@ -32,10 +40,9 @@ class RunCheckpoints:
     """Save and restore {state, best params, bookkeeping} per epoch; keeps the latest only."""
 
     def __init__(self, run_dir: str | Path):
-        options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=False)
-        self._manager = ocp.CheckpointManager(
-            Path(run_dir).resolve() / CHECKPOINT_DIR, options=options
-        )
+        options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, enable_async_checkpointing=False)
+        self.directory = Path(run_dir).resolve() / CHECKPOINT_DIR
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_epoch(self) -> int | None:
         """The epoch of the last committed checkpoint, or None."""
@@ -55,18 +62,57 @@ class RunCheckpoints:
         self._manager.wait_until_finished()
         _release_freed_memory()
 
-    def restore(self, state_like: Any) -> tuple[int, Any, Any, dict[str, Any]]:
-        """(epoch, state, best params, meta) of the last checkpoint, shaped like `state_like`."""
-        epoch = self._manager.latest_step()
-        restored = self._manager.restore(
-            epoch,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(_abstract(state_like)),
-                best=ocp.args.StandardRestore(_abstract(state_like.params)),
+    def verify_latest(self) -> None:
+        """Read the latest checkpoint back in full (without a target) before anything else in
+        the run directory is touched.
+
+        Raises:
+          CheckpointError: it cannot be read; the message names the step and the fix.
+        """
+        epoch = self.latest_epoch()
+        if epoch is not None:
+            self._restore(
+                epoch,
+                state=ocp.args.StandardRestore(),
+                best=ocp.args.StandardRestore(),
                 meta=ocp.args.JsonRestore(),
-            ),
+            )
+
+    def restore(self, state_like: Any) -> tuple[int, Any, Any, dict[str, Any]]:
+        """(epoch, state, best params, meta) of the last checkpoint, shaped like `state_like`.
+
+        Raises:
+          CheckpointError: it cannot be read, or holds another state structure.
+        """
+        epoch = self._manager.latest_step()
+        restored = self._restore(
+            epoch,
+            state=ocp.args.StandardRestore(_abstract(state_like)),
+            best=ocp.args.StandardRestore(_abstract(state_like.params)),
+            meta=ocp.args.JsonRestore(),
         )
         return epoch, restored["state"], restored["best"], dict(restored["meta"])
 
+    def _restore(self, epoch: int, **items: Any) -> Any:
+        try:
+            return self._manager.restore(epoch, args=ocp.args.Composite(**items))
+        except Exception as err:  # orbax and tensorstore raise many types for a bad file
+            raise self._unreadable(epoch, err) from err
+
+    def _unreadable(self, epoch: int, err: Exception) -> CheckpointError:
+        older = [step for step in self._manager.all_steps() if step < epoch]
+        fix = (
+            f"delete {self.directory / str(epoch)} to resume from epoch {max(older)}, or "
+            if older
+            else ""
+        )
+        cause = str(err).strip().splitlines()[0].split(". See full")[0][:160] if str(err) else ""
+        return CheckpointError(
+            f"checkpoint {self.directory / str(epoch)} is unreadable ({type(err).__name__}"
+            f"{': ' + cause if cause else ''}); {fix}pass another --workdir to train anew "
+            "(the finished files there are kept)"
+        )
+
     def close(self) -> None:
+        """Wait for pending writes and release orbax's resources."""
         self._manager.close()

@@ -14,3 +14,7 @@ class ConfigError(UserInputError):
 
 class DataError(UserInputError):
     """A data file is missing or malformed, or the data is empty after filtering."""
+
+
+class TrainingError(UserInputError):
+    """Training diverged (a non-finite loss); the message names the epoch and what to change."""

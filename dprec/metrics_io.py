@@ -21,6 +21,7 @@ RUN_INFO_FILE = "run_info.json"
 METRICS_FILE = "metrics.jsonl"
 RESULTS_FILE = "results.json"
 RESULTS_TABLE_FILE = "results.md"
+CHECKPOINT_DIR = "checkpoints"  # orbax's folder (dprec.checkpoint)
 
 
 def _finite(value: Any) -> Any:
@@ -69,14 +70,40 @@ def write_json(path: str | Path, value: Any) -> None:
 
 
 def check_workdir(workdir: str | Path) -> Path:
-    """Raise if `workdir` cannot be a run directory (it is a file, or its parent is one)."""
+    """Raise if `workdir` cannot be a run directory: it is a file, its parent is one, or the
+    deepest existing folder on its path is not writable. Leaves nothing behind."""
     path = Path(workdir).expanduser()
     for candidate in (path, *path.parents):
         if candidate.exists() and not candidate.is_dir():
             raise UserInputError(
                 f"workdir {path} cannot be created: {candidate} is a file; pass another --workdir"
             )
+    existing = next(candidate for candidate in (path, *path.parents) if candidate.exists())
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".dprec-write-check-"))
+    except OSError as err:
+        raise UserInputError(
+            f"workdir {path} is not writable ({type(err).__name__} in {existing}); pass a "
+            "writable --workdir"
+        ) from err
     return path
+
+
+def has_checkpoints(workdir: str | Path) -> bool:
+    """Whether `workdir` holds at least one committed checkpoint step."""
+    folder = Path(workdir).expanduser() / CHECKPOINT_DIR
+    return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
+def check_no_finished_run(workdir: str | Path) -> None:
+    """Raise if `workdir` holds a finished run's results but no checkpoint to resume from: a
+    new run there would overwrite them before its own are safe."""
+    path = Path(workdir).expanduser()
+    if (path / RESULTS_FILE).exists():
+        raise UserInputError(
+            f"{path} holds the results of a finished run but no checkpoint to resume from; pass "
+            "another --workdir (or move that run away to retrain here)"
+        )
 
 
 def check_same_config(workdir: str | Path, config: dict[str, Any]) -> None:
@@ -93,8 +120,8 @@ def check_same_config(workdir: str | Path, config: dict[str, Any]) -> None:
 class RunWriter:
     """Writes one run directory. Created only after the inputs were validated.
 
-    A new run replaces the results of an earlier one; a resumed run (`resume_epoch`) keeps the
-    metrics lines of the epochs up to its checkpoint.
+    A resumed run (`resume_epoch`) keeps the metrics lines of the epochs up to its checkpoint.
+    Finished results are never removed: `write_results` replaces them atomically.
     """
 
     def __init__(self, workdir: str | Path, resume_epoch: int | None = None):
@@ -108,8 +135,6 @@ class RunWriter:
                 for line in metrics.read_text().splitlines()
                 if line and json.loads(line)["epoch"] <= resume_epoch
             ]
-        for name in (RESULTS_FILE, RESULTS_TABLE_FILE):
-            (self.path / name).unlink(missing_ok=True)
         if resume_epoch is None:
             metrics.unlink(missing_ok=True)
         from dprec.tensorboard import EpochEvents  # local: tensorboardX only for run dirs

@@ -13,7 +13,15 @@ import ml_collections
 from dprec import specs
 from dprec.errors import ConfigError
 
-DATASETS = ("synthetic", "synthetic-electronics", "modcloth", "adressa", "electronics", "ml-100k")
+DATASETS = (
+    "synthetic",
+    "synthetic-electronics",
+    "modcloth",
+    "adressa",
+    "electronics",
+    "ml-100k",
+    "table",
+)
 MODELS = ("gmf", "mf", "neumf", "cdae", "lightgcn")
 METHODS = ("normal", "wbpr", "tce", "rce", "dpi", "dvae")
 BASELINES = ("wbpr", "tce", "rce")
@@ -32,10 +40,16 @@ _DATASET_PRESETS = {
             "split": "random",
             "clean_rule": "rating",
             "clean_threshold": 5.0,
-            "columns": {"rating": "rating", "truth": "truth"},
         },
         "eval": {"ks": (5, 20)},
         "train": {"batch_size": 512, "num_epochs": 100},
+    },
+    # Your own log (`data.path=FILE`): neutral settings; name the columns and the clean rule
+    # that your file supports (README, "Your own data").
+    "table": {
+        "data": {"name": "table", "split": "random", "clean_rule": "none"},
+        "eval": {"ks": (5, 20)},
+        "train": {"batch_size": 2048},
     },
     "modcloth": {
         "data": {
@@ -81,7 +95,6 @@ _DATASET_PRESETS = {
             "split": "random",
             "clean_rule": "rating",
             "clean_threshold": 5.0,
-            "columns": {"rating": "rating", "truth": "truth"},
             **_ELECTRONICS_SIZE,
             "synthetic": {
                 **_ELECTRONICS_SIZE,

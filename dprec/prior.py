@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,13 +20,14 @@ from typing import Any
 
 import jax
 import numpy as np
-from absl import logging
 
 import dprec
 from dprec import metrics_io
 from dprec.data.dataset import InteractionData
 from dprec.models import init_model
 from dprec.specs import MethodSpec, RunSpec
+
+_log = logging.getLogger(__name__)
 
 
 def prior_run_spec(spec: RunSpec) -> RunSpec:
@@ -92,11 +94,11 @@ def pretrained_prior(spec: RunSpec, data: InteractionData, *, fit_fn: Callable[.
     path = cache_dir(spec.method) / f"{spec.model.name}-{cache_key(prior_spec, data)}.npz"
     _, template = init_model(spec.model, data.n_users, data.n_items, jax.random.key(0))
     if path.exists():
-        logging.info("DVAE prior f' loaded from %s", path)
+        _log.info("DVAE prior f' loaded from %s", path)
         return load_params(path, template)
-    logging.info("pretraining the DVAE prior f' (normal training, seed %d)", prior_spec.seed)
+    _log.info("pretraining the DVAE prior f' (normal training, seed %d)", prior_spec.seed)
     fitted = fit_fn(prior_spec, data, log_prefix="prior: ")
     params = jax.device_get(fitted.best_params["target"])
     save_params(path, params)
-    logging.info("DVAE prior f' cached at %s", path)
+    _log.info("DVAE prior f' cached at %s", path)
     return params

@@ -7,6 +7,7 @@ these small dataclasses (or plain values), so it can be called from a notebook w
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,6 +72,9 @@ class DataSpec:
     split_names: tuple[str, ...] = ("train", "valid", "test")
     clean_rule: str = "rating"  # rating | dwell | flag | none
     clean_threshold: float = 5.0  # rating >= threshold, or dwell > threshold
+    # Rows with a blank or NaN user/item id are dropped (and counted in the data summary); a
+    # larger share than this is an error, since it usually means a wrong column or separator.
+    max_dropped_fraction: float = 0.01
     synthetic: SyntheticSpec = SyntheticSpec()
 
 
@@ -100,7 +104,9 @@ class TrainSpec:
     # mode): for MF/GMF/NeuMF roles, the L2 term and Adam on the user/item rows a batch
     # touches only (dprec.lazy_rows); other rows keep their values and moments.
     updates: str = "dense"
-    checkpoint_every: int = 1  # epochs between checkpoints of a run with a workdir
+    # Epochs between checkpoints of a run with a workdir (and always after the last); 0 = by
+    # time, so that saving costs at most about a tenth of the run.
+    checkpoint_every: int = 0
 
 
 UPDATE_MODES = ("dense", "lazy")
@@ -181,8 +187,26 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
         default = getattr(cls(), key)
         if isinstance(default, tuple) and isinstance(value, (list, tuple)):
             value = tuple(value)
+        if isinstance(default, float) or (
+            isinstance(default, tuple) and default and isinstance(default[0], float)
+        ):
+            _check_finite(value, f"{where}.{key}")
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def _check_finite(value: Any, name: str) -> None:
+    """A float field (or tuple of floats) must hold finite numbers: NaN passes every `x <= 0`
+    check and then trains to a NaN loss."""
+    for number in value if isinstance(value, tuple) else (value,):
+        if (
+            isinstance(number, bool)
+            or not isinstance(number, (int, float))
+            or not math.isfinite(number)
+        ):
+            raise ConfigError(
+                f"{name} must be a finite number, got {number!r}; set --config.{name}=VALUE"
+            )
 
 
 def _positive_int(value: Any, name: str) -> None:
@@ -197,8 +221,10 @@ def _one_of(value: str, choices: tuple[str, ...], name: str) -> None:
         )
 
 
-def run_spec_from_config(config: Any) -> RunSpec:
+def run_spec_from_config(config: Any, *, model_names: tuple[str, ...] | None = None) -> RunSpec:
     """Unpack and validate a config (ConfigDict or nested mapping) into a `RunSpec`.
+
+    `model_names`: the valid model names (default: the model registry's, which imports JAX).
 
     Raises:
       ConfigError: a value is missing, unknown or out of range; the message names the field.
@@ -217,7 +243,7 @@ def run_spec_from_config(config: Any) -> RunSpec:
         train=_build(TrainSpec, _section(config, "train"), "train"),
         eval=_build(EvalSpec, _section(config, "eval"), "eval"),
     )
-    validate_run_spec(spec)
+    validate_run_spec(spec, model_names)
     return spec
 
 
@@ -228,9 +254,13 @@ def _method_spec(values: Mapping[str, Any]) -> MethodSpec:
     return dataclasses.replace(_build(MethodSpec, values, "method"), aux=aux, noise=noise)
 
 
-def validate_run_spec(spec: RunSpec) -> None:
+def validate_run_spec(spec: RunSpec, model_names: tuple[str, ...] | None = None) -> None:
     """Check ranges and choices that do not depend on the data."""
-    from dprec.models import MODEL_NAMES  # local import: models import jax, specs must not
+    if model_names is None:
+        from dprec.models import MODEL_NAMES  # local import: models import jax, specs must not
+
+        model_names = MODEL_NAMES
+    MODEL_NAMES = model_names  # noqa: N806
 
     _one_of(spec.data.split, SPLIT_KINDS, "data.split")
     _one_of(spec.data.format, DATA_FORMATS, "data.format")
@@ -244,6 +274,10 @@ def validate_run_spec(spec: RunSpec) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"data.{field} must be an integer >= 0 (0 = from the data)")
     _one_of(spec.data.clean_rule, CLEAN_RULES, "data.clean_rule")
+    if not 0.0 <= spec.data.max_dropped_fraction <= 1.0:
+        raise ConfigError(
+            f"data.max_dropped_fraction must be in [0, 1], got {spec.data.max_dropped_fraction}"
+        )
     _one_of(spec.eval.valid_set, VALID_SETS, "eval.valid_set")
     _one_of(spec.train.updates, UPDATE_MODES, "train.updates")
     _one_of(spec.model.name, MODEL_NAMES, "model.name")
@@ -270,7 +304,11 @@ def validate_run_spec(spec: RunSpec) -> None:
     _positive_int(spec.train.batch_size, "train.batch_size")
     _positive_int(spec.train.num_epochs, "train.num_epochs")
     _positive_int(spec.train.num_negatives, "train.num_negatives")
-    _positive_int(spec.train.checkpoint_every, "train.checkpoint_every")
+    every = spec.train.checkpoint_every
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+        raise ConfigError(
+            f"train.checkpoint_every must be an integer >= 0 (0 = by time), got {every!r}"
+        )
     _positive_int(spec.model.embed_dim, "model.embed_dim")
     _positive_int(spec.eval.chunk_size, "eval.chunk_size")
     if not spec.eval.ks:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 import platform
 import statistics
 import sys
@@ -15,16 +17,15 @@ import jax
 import numpy as np
 import optax
 import tqdm
-from absl import logging
 
 from dprec import interpretation, metrics_io, prior, sharding
 from dprec.checkpoint import RunCheckpoints
 from dprec.data.batches import make_epoch_batches, padded_batch_size
-from dprec.data.dataset import InteractionData
+from dprec.data.dataset import InteractionData, check_ks_against_data
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet, popularity_distribution
 from dprec.data.touched import touched_rows
-from dprec.errors import ConfigError, UserInputError
+from dprec.errors import TrainingError, UserInputError
 from dprec.evaluator import Evaluator, create_evaluator
 from dprec.graph.adjacency import Graph, build_graph_arrays
 from dprec.models import GRAPH_MODELS
@@ -33,6 +34,7 @@ from dprec.specs import RunSpec, run_spec_from_config
 from dprec.state import TrainState, create_train_state
 from dprec.steps import make_epoch_fn, make_method_train_step, role_tables
 
+_log = logging.getLogger(__name__)
 _PACKAGES = ("dprec", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "ml-collections")
 
 
@@ -49,11 +51,7 @@ def versions() -> dict[str, str]:
 
 def check_spec_against_data(spec: RunSpec, data: InteractionData) -> None:
     """Checks that need the data: every K must be at most the number of items."""
-    if max(spec.eval.ks) > data.n_items:
-        raise ConfigError(
-            f"eval.ks has K={max(spec.eval.ks)} but the data has only {data.n_items} items; "
-            f"choose K <= {data.n_items} with --config.eval.ks"
-        )
+    check_ks_against_data(spec.eval.ks, data)
 
 
 def negative_distribution(spec: RunSpec, data: InteractionData) -> np.ndarray | None:
@@ -181,6 +179,44 @@ def create_setup(spec: RunSpec, data: InteractionData, *, prior_params: Any = No
     )
 
 
+def _check_finite_loss(spec: RunSpec, epoch: int, loss: float, log_prefix: str) -> None:
+    """Stop a diverged run before it writes results from NaN parameters."""
+    if not math.isfinite(loss):
+        raise TrainingError(
+            f"{log_prefix}the training loss became {loss} in epoch {epoch}; lower "
+            f"--config.train.learning_rate (now {spec.train.learning_rate}) or the loss "
+            f"weights (--config.method.c1/c2, now {spec.method.c1}/{spec.method.c2}), or check "
+            "the data"
+        )
+
+
+class _checkpoint_policy:  # noqa: N801 (used like a function)
+    """`due(epoch)`: every `every` epochs and after the last; `every` = 0 chooses by time, so
+    that checkpointing costs at most about a tenth of the run: the next save waits until the
+    time since the last one is 9× what that save took."""
+
+    def __init__(self, every: int, last_epoch: int):
+        self.every, self.last_epoch = every, last_epoch
+        self._save_started = self._saved_at = None
+
+    def __call__(self, epoch: int) -> bool:
+        if epoch == self.last_epoch:
+            due = True
+        elif self.every:
+            due = epoch % self.every == 0
+        else:
+            due = self._saved_at is None or (
+                time.perf_counter() - self._saved_at >= 9 * self._save_seconds
+            )
+        if due:
+            self._save_started = time.perf_counter()
+        return due
+
+    def saved(self) -> None:
+        self._saved_at = time.perf_counter()
+        self._save_seconds = self._saved_at - self._save_started
+
+
 def fit(
     spec: RunSpec,
     data: InteractionData,
@@ -219,7 +255,8 @@ def fit(
         }
         epoch_seconds, eval_seconds = meta["epoch_seconds"], meta["eval_seconds"]
         first_epoch = done + 1
-        logging.info("%sresuming after epoch %d", log_prefix, done)
+        _log.info("%sresuming after epoch %d", log_prefix, done)
+    checkpoint_due = _checkpoint_policy(spec.train.checkpoint_every, spec.train.num_epochs)
     epochs = range(first_epoch, spec.train.num_epochs + 1)
     bar = None
     if sys.stderr.isatty():  # a progress bar in a terminal; plain lines in logs and batch jobs
@@ -230,6 +267,7 @@ def fit(
         state, logs = epoch_fn(state, setup.batches(spec, data, epoch), setup.graph)
         logs = {k: float(v) for k, v in jax.device_get(logs).items()}
         epoch_seconds.append(time.perf_counter() - tic)
+        _check_finite_loss(spec, epoch, logs["loss"], log_prefix)
 
         tic = time.perf_counter()
         valid = evaluator.validate(state.params["target"])
@@ -247,18 +285,17 @@ def fit(
             }
         if bar is not None:
             bar.set_postfix(loss=f"{logs['loss']:.4f}", **{selection: f"{valid[selection]:.4f}"})
-        logging.log_if(
-            logging.INFO,
-            "%sepoch %d/%d loss %.4f | valid %s | %.2fs train %.2fs eval",
-            bar is None,
-            log_prefix,
-            epoch,
-            spec.train.num_epochs,
-            logs["loss"],
-            format_metrics(valid),
-            epoch_seconds[-1],
-            eval_seconds[-1],
-        )
+        if bar is None:
+            _log.info(
+                "%sepoch %d/%d loss %.4f | valid %s | %.2fs train %.2fs eval",
+                log_prefix,
+                epoch,
+                spec.train.num_epochs,
+                logs["loss"],
+                format_metrics(valid),
+                epoch_seconds[-1],
+                eval_seconds[-1],
+            )
         if on_epoch:
             on_epoch(
                 {
@@ -271,8 +308,7 @@ def fit(
                     "eval_seconds": eval_seconds[-1],
                 }
             )
-        every = spec.train.checkpoint_every
-        if checkpoints is not None and (epoch % every == 0 or epoch == spec.train.num_epochs):
+        if checkpoints is not None and checkpoint_due(epoch):
             meta = {
                 "best_epoch": best["epoch"],
                 "best_valid": best["valid"],
@@ -283,6 +319,7 @@ def fit(
             }
             best_params = state.params if best["params"] is None else best["params"]
             checkpoints.save(epoch, state, best_params, meta)
+            checkpoint_due.saved()
 
     if best["params"] is None:  # no validation user: fall back to the last epoch
         best = {
@@ -328,21 +365,26 @@ def run(
 ) -> dict[str, Any]:
     """`train_and_evaluate` for an already unpacked `RunSpec`."""
     start = time.perf_counter()
+    checkpoints = resume_epoch = None
     if workdir is not None:
         metrics_io.check_workdir(workdir)
+        if metrics_io.has_checkpoints(workdir):
+            metrics_io.check_same_config(workdir, config_dict or {})
+            checkpoints = RunCheckpoints(workdir)
+            checkpoints.verify_latest()  # before any file of the run directory is touched
+            resume_epoch = checkpoints.latest_epoch()
+        else:
+            metrics_io.check_no_finished_run(workdir)
     data = load_dataset(spec.data)
     check_spec_against_data(spec, data)
-    logging.info("data %s: %s (fingerprint %s)", spec.data.name, data.summary(), data.fingerprint)
+    _log.info("data %s: %s (fingerprint %s)", spec.data.name, data.summary(), data.fingerprint)
     prior_params = None
     if spec.method.name == "dvae":
         prior_params = prior.pretrained_prior(spec, data, fit_fn=fit)
 
-    checkpoints = RunCheckpoints(workdir) if workdir is not None else None
-    resume_epoch = checkpoints.latest_epoch() if checkpoints is not None else None
     writer = None
     if workdir is not None:
-        if resume_epoch is not None:
-            metrics_io.check_same_config(workdir, config_dict or {})
+        checkpoints = checkpoints or RunCheckpoints(workdir)
         writer = metrics_io.RunWriter(workdir, resume_epoch=resume_epoch)
         run_info = {
             "seed": spec.seed,
@@ -352,13 +394,17 @@ def run(
             "devices": [str(d) for d in jax.local_devices()],
         }
         writer.write_config(config_dict or {}, run_info)
-    fitted = fit(
-        spec,
-        data,
-        prior_params=prior_params,
-        on_epoch=writer.log_epoch if writer else None,
-        checkpoints=checkpoints,
-    )
+    try:
+        fitted = fit(
+            spec,
+            data,
+            prior_params=prior_params,
+            on_epoch=writer.log_epoch if writer else None,
+            checkpoints=checkpoints,
+        )
+    finally:
+        if checkpoints is not None:
+            checkpoints.close()
     results = fitted.results
     if spec.method.is_denoising:
         table = interpretation.real_positive_table(
@@ -369,7 +415,7 @@ def run(
             interpretation.write_table(table, writer.path)
     results["timing"]["total_seconds"] = time.perf_counter() - start
     test = results["test"]
-    logging.info(
+    _log.info(
         "test at best epoch %d: paper %s | warm %s | popularity %s",
         results["best_epoch"],
         format_metrics(test["paper"]),
@@ -378,4 +424,9 @@ def run(
     )
     if writer:
         writer.write_results(results, metrics_io.results_table(results, spec.eval.ks))
+        _log.info(
+            "results: %s (table: %s)",
+            writer.path / metrics_io.RESULTS_FILE,
+            writer.path / metrics_io.RESULTS_TABLE_FILE,
+        )
     return results

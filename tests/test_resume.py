@@ -25,6 +25,7 @@ def comparable(run_dir):
 
 def test_interrupted_run_resumes_to_the_same_metrics(tiny_config, tmp_path, monkeypatch):
     tiny_config.train.num_epochs = 5
+    tiny_config.train.checkpoint_every = 1
     train.train_and_evaluate(tiny_config, str(tmp_path / "straight"))
 
     real_save = checkpoint.RunCheckpoints.save
@@ -52,6 +53,7 @@ def test_kill_9_mid_run_then_same_command(tmp_path):
         "--config=configs/tiny.py",
         "--config.method.name=dvae",
         "--config.train.num_epochs=40",
+        "--config.train.checkpoint_every=1",
         "--config.data.synthetic.n_users=1500",
         "--config.data.synthetic.n_items=200",
         f"--config.method.prior_cache_dir={tmp_path / 'priors'}",

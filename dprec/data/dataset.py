@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dprec.data import splits
-from dprec.errors import DataError
+from dprec.errors import ConfigError, DataError
 from dprec.specs import DataSpec
 
 
@@ -53,6 +53,7 @@ class InteractionData:
     test_clean: Interactions
     user_ids: np.ndarray
     item_ids: np.ndarray
+    dropped_rows: int = 0  # input rows without a usable user or item id
 
     @property
     def fingerprint(self) -> str:
@@ -77,6 +78,20 @@ class InteractionData:
             f"{self.n_users} users, {self.n_items} items, train {len(self.train)}, "
             f"valid {len(self.valid)} (clean {len(self.valid_clean)}), "
             f"test {len(self.test)} (clean {len(self.test_clean)})"
+            + (
+                f"; dropped {self.dropped_rows} rows with a blank or NaN user/item id"
+                if self.dropped_rows
+                else ""
+            )
+        )
+
+
+def check_ks_against_data(ks: tuple[int, ...], data: InteractionData) -> None:
+    """Every cut-off K must be at most the number of items."""
+    if max(ks) > data.n_items:
+        raise ConfigError(
+            f"eval.ks has K={max(ks)} but the data has only {data.n_items} items; "
+            f"choose K <= {data.n_items} with --config.eval.ks"
         )
 
 
@@ -104,6 +119,35 @@ def _index(values: pd.Series, size: int, field: str, source: str) -> tuple[np.nd
     return np.arange(size), index.astype(np.int32)
 
 
+def _blank(values: pd.Series) -> np.ndarray:
+    """`[N]` bool: NaN, None or an all-whitespace string."""
+    blank = values.isna().to_numpy()
+    if values.dtype == object:
+        blank = blank | values.astype(str).str.strip().eq("").to_numpy()
+    return blank
+
+
+def _drop_blank_ids(
+    frame: pd.DataFrame, max_fraction: float, source: str
+) -> tuple[pd.DataFrame, int]:
+    """The rows with both ids, and how many were dropped.
+
+    Raises:
+      DataError: no row is left, or more than `max_fraction` of the rows were dropped.
+    """
+    blank = _blank(frame["user"]) | _blank(frame["item"])
+    dropped = int(blank.sum())
+    if dropped == len(frame):
+        raise DataError(f"no interactions in {source}; check the file and data.columns")
+    if dropped > max_fraction * len(frame):
+        raise DataError(
+            f"{dropped} of {len(frame)} rows of {source} ({dropped / len(frame):.1%}) have a "
+            "blank or NaN user/item id; check data.columns and the file's separator, or accept "
+            f"dropping them with --config.data.max_dropped_fraction={dropped / len(frame):.3g}"
+        )
+    return frame[~blank], dropped
+
+
 def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> InteractionData:
     """Clean, deduplicate, remap, split and apply the clean rule to a standard-column frame.
 
@@ -117,9 +161,7 @@ def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> 
       DataError: empty data, missing or out-of-range ids, or a column the split or clean rule
       needs is unusable.
     """
-    frame = frame.dropna(subset=["user", "item"])
-    if frame.empty:
-        raise DataError(f"no interactions in {source}; check the file and data.columns")
+    frame, dropped = _drop_blank_ids(frame, spec.max_dropped_fraction, source)
     is_clean = splits.clean_flags(frame, spec.clean_rule, spec.clean_threshold, source)
     frame = frame.assign(_clean=is_clean)
     if spec.split == "chrono":
@@ -167,6 +209,7 @@ def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> 
         ),
         user_ids=user_ids,
         item_ids=item_ids,
+        dropped_rows=dropped,
     )
     for name in ("train", "valid", "test", "test_clean"):
         if len(getattr(data, name)) == 0:

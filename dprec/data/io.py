@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 
 import pandas as pd
 
@@ -13,11 +14,14 @@ from dprec.specs import ColumnSpec
 STANDARD_COLUMNS = ("user", "item", "rating", "dwell", "timestamp", "split", "clean", "truth")
 
 
-_READ_ERRORS = (OSError, ValueError, pd.errors.ParserError)
+# EOFError: a truncated .gz; zlib.error: a corrupt one; UnicodeDecodeError is a ValueError.
+_READ_ERRORS = (OSError, ValueError, EOFError, zlib.error, pd.errors.ParserError)
 
 
 def _unreadable(path: str, err: Exception) -> DataError:
     first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if isinstance(err, (EOFError, zlib.error)):
+        first = f"the compressed file is truncated or corrupt ({first})"
     return DataError(f"cannot read {path}: {first}; check the file format")
 
 

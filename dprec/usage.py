@@ -1,0 +1,137 @@
+"""What `python -m dprec.main` tells a user before any JAX import: the help text, every config
+field with its default and comment (`--config_help`), and one-line reasons for a config that
+cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from dprec import presets, specs
+
+# Config section → the spec dataclass that holds its fields.
+SECTIONS = {
+    "data": specs.DataSpec,
+    "data.columns": specs.ColumnSpec,
+    "data.synthetic": specs.SyntheticSpec,
+    "model": specs.ModelSpec,
+    "method": specs.MethodSpec,
+    "method.aux": specs.ModelSpec,
+    "method.noise": specs.ModelSpec,
+    "train": specs.TrainSpec,
+    "eval": specs.EvalSpec,
+}
+
+_MODE_NOTES = {"alternate": "DP on even steps, DN on odd", "dp": "DP only", "dn": "DN only"}
+
+
+def help_text(program: str = "python -m dprec.main") -> str:
+    """The `--help` text: the command, the choices, the override syntax and two examples."""
+    modes = ", ".join(f"{mode} ({_MODE_NOTES.get(mode, mode)})" for mode in presets.MODES)
+    return f"""Train and evaluate a denoised recommender; writes config, metrics and results to DIR.
+
+usage: {program} --config=configs/default.py[:dataset=D,model=M,method=X,mode=Y] \\
+           --workdir=DIR [--config.SECTION.FIELD=VALUE ...] [--dry_run]
+
+  datasets  {", ".join(presets.DATASETS)}
+  models    {", ".join(presets.MODELS)}
+  methods   {", ".join(presets.METHODS)}
+  modes     {modes}
+
+The config argument applies the presets of that (dataset, model, method). Override any field
+with --config.SECTION.FIELD=VALUE (e.g. --config.train.num_epochs=5, --config.eval.ks=10,50);
+--config_help lists every field with its default.
+
+examples:
+  {program} --config=configs/default.py --workdir=runs/quickstart
+  {program} --config=configs/default.py:dataset=table,method=dpi --workdir=runs/mine \\
+      --config.data.path=clicks.csv --config.data.columns.user=uid \\
+      --config.data.columns.item=sku
+
+flags:
+  --config       config file[:argument] (required)
+  --workdir      run directory (required); a rerun of the same command resumes it
+  --dry_run      check the config, the workdir and the data, print the data summary, exit
+  --config_help  list every config field with its default and comment, then exit
+  --verbosity=0  also show third-party INFO logs (orbax, JAX); default: dprec's lines and
+                 warnings only
+"""
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """Field → the comment on its line, or on the comment lines just above it."""
+    lines = inspect.getsource(cls).splitlines()
+    tree = ast.parse(inspect.getsource(cls))
+    comments = {}
+    for node in tree.body[0].body:
+        if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
+            continue
+        row = node.lineno - 1
+        _, _, trailing = lines[node.end_lineno - 1].partition("  # ")
+        above = []
+        while row > 0 and lines[row - 1].strip().startswith("#"):
+            row -= 1
+            above.insert(0, lines[row].strip().lstrip("#").strip())
+        comments[node.target.id] = trailing.strip() or " ".join(above)
+    return comments
+
+
+def config_fields() -> Iterator[tuple[str, Any, str]]:
+    """(full field name, default, comment) of every config field, section by section."""
+    yield "seed", 0, "seeds the initialisation, the negatives and the batches"
+    for section, cls in SECTIONS.items():
+        comments = _field_comments(cls)
+        for field in dataclasses.fields(cls):
+            default = getattr(cls(), field.name)
+            if dataclasses.is_dataclass(default):
+                continue  # its own section
+            yield f"{section}.{field.name}", default, comments.get(field.name, "")
+
+
+def config_help() -> str:
+    """The `--config_help` text."""
+    rows = [
+        "Config fields (defaults before presets; override with --config.FIELD=VALUE):",
+    ]
+    for name, default, comment in config_fields():
+        value = ",".join(map(str, default)) if isinstance(default, tuple) else repr(default)
+        rows.append(f"  {name} = {value}" + (f"  # {comment}" if comment else ""))
+    return "\n".join(rows) + "\n"
+
+
+def unknown_field_message(argv: list[str]) -> str | None:
+    """'unknown config field ...; the fields of SECTION are ...' for the first override in
+    `argv` that names no config field, or None."""
+    known = {name for name, _, _ in config_fields()}
+    for arg in argv:
+        match = re.match(r"^--?(?:no)?config\.([^=]+)", arg)
+        if not match or match.group(1) in known:
+            continue
+        name = match.group(1)
+        section = name.rpartition(".")[0]
+        if section in SECTIONS:
+            fields = [f.name for f in dataclasses.fields(SECTIONS[section])]
+            where = f"the fields of {section} are {', '.join(fields)}"
+        else:
+            where = f"the sections are {', '.join(s for s in SECTIONS if '.' not in s)}"
+        return f"unknown config field {name}; {where} (--config_help lists them all)"
+    return None
+
+
+def config_file_message(argv: list[str], err: BaseException) -> str:
+    """One line for a --config file that failed to load with `err`."""
+    value = next((a.split("=", 1)[1] for a in argv if re.match(r"^--?config=", a)), "<none given>")
+    path = value.split(":", 1)[0]
+    if not os.path.isfile(path):
+        return (
+            f"config file {path} not found (relative to {os.getcwd()}); run from the "
+            "repository root or pass an absolute path, e.g. --config=configs/default.py"
+        )
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"cannot load --config={value}: {type(err).__name__}: {first}"
