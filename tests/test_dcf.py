@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dprec.objectives import dcf
+from dprec.objectives.bce import bce
 
 
 def sig(x):
@@ -146,7 +147,7 @@ def test_noise_score_matches_batch_scores():
 
 def step(history, logits, index, labels, valid, t):
     """A whole DCF step on one batch: record, score, mask, loss; returns (loss, history)."""
-    losses = jnp.where(labels > 0, dcf.bce(logits=logits, labels=labels), 0.0)
+    losses = jnp.where(labels > 0, bce(logits=logits, labels=labels), 0.0)
     history = dcf.update_history(
         history, index=index, losses=losses, selected=jnp.ones_like(labels), valid=valid * labels
     )
