@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from dprec.data.planted import KINDS, generate_planted, main, plant
+from dprec.data.registry import load_dataset
+from dprec.specs import ColumnSpec, DataSpec
 
 # Rates are exact by construction; the only slack is the rare clean pair still repeated after
 # the redraw rounds, which is dropped (< 1 % of rows at these sizes), so 0.01 bounds the error.
@@ -122,6 +124,23 @@ def test_cli_writes_a_loadable_table(tmp_path):
     out = tmp_path / "x.csv.gz"
     main(["--kind", "exposure", "--rate", "0.2", "--out", str(out), "--n-users", "300"])
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["user", "item", "rating", "truth"]
+    assert list(frame.columns) == ["user_id", "item_id", "rating", "truth"]
     hidden = pd.read_csv(tmp_path / "x.hidden.csv.gz")
     assert abs(len(hidden) / (len(hidden) + len(frame)) - 0.2) < 1e-2
+
+
+def test_table_loads_with_the_printed_flags(tmp_path):
+    out = tmp_path / "p.csv.gz"
+    main(["--kind", "popularity", "--rate", "0.3", "--out", str(out), "--n-users", "500"])
+    spec = DataSpec(
+        name="table",
+        path=str(out),
+        columns=ColumnSpec(rating="rating", truth="truth"),
+        clean_threshold=4.0,
+    )
+    data = load_dataset(spec)
+    # The clean rule (rating >= 4) keeps exactly the truly clean held-out rows.
+    for noisy, clean in ((data.valid, data.valid_clean), (data.test, data.test_clean)):
+        assert np.all(clean.truth == 1)
+        assert len(clean) == int(np.sum(noisy.truth == 1)) > 0
+    assert 0.25 < 1 - data.train.truth.mean() < 0.35

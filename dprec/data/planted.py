@@ -29,6 +29,9 @@ default 5 keeps 80 % of the clean ones). `truth` is 1 for clean, 0 for noisy. Al
 vectorised NumPy in O(n_interactions + n_items): no users × items array, no loop over users.
 
     python -m dprec.data.planted --kind popularity --rate 0.3 --out x.csv.gz
+
+writes it with the table loader's default column names (user_id, item_id, rating, truth) and
+prints the `--config.data.*` flags that load it (`data.name=table`).
 """
 
 from __future__ import annotations
@@ -272,8 +275,9 @@ def _table(rng: np.random.Generator, users, items, truth) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Write a planted table as CSV (gzip from `.gz`), loadable with `data.name=table`; the
-    hidden interactions of `exposure` go beside it as OUT's stem + `.hidden.csv.gz`."""
+    """Write a planted table as CSV (gzip from `.gz`), loadable with `data.name=table`, and
+    print the flags that load it; `exposure`'s hidden interactions go to OUT's stem +
+    `.hidden.csv.gz`."""
     parser = argparse.ArgumentParser(prog="python -m dprec.data.planted", description=__doc__)
     parser.add_argument("--kind", choices=KINDS, required=True)
     parser.add_argument("--rate", type=float, required=True)
@@ -301,12 +305,18 @@ def main(argv: list[str] | None = None) -> None:
         concentration=args.concentration,
         seed=args.seed,
     )
-    planted.frame.to_csv(args.out, index=False)
+    renamed = {"user": "user_id", "item": "item_id"}  # the table loader's default names
+    planted.frame.rename(columns=renamed).to_csv(args.out, index=False)
     if len(planted.hidden):
         stem = args.out.removesuffix(".gz").removesuffix(".csv")
-        planted.hidden.to_csv(stem + ".hidden.csv.gz", index=False)
+        planted.hidden.rename(columns=renamed).to_csv(stem + ".hidden.csv.gz", index=False)
     noisy = 1.0 - planted.frame["truth"].mean()
     print(f"{args.out}: {len(planted.frame)} rows, {noisy:.3f} noisy, {len(planted.hidden)} hidden")
+    print(
+        f"load with: --config.data.name=table --config.data.path={args.out} "
+        "--config.data.columns.rating=rating --config.data.columns.truth=truth "
+        "--config.data.clean_rule=rating --config.data.clean_threshold=4"
+    )
 
 
 if __name__ == "__main__":
