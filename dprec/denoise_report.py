@@ -8,7 +8,8 @@ method — written to DIR/denoise_report.csv.gz; the mean per rating level; and 
 suspicious interactions (lowest P) in DIR/suspicious.csv. Where the data carry the truth (the
 synthetic generator), it prints the ROC-AUC and precision@k of flagging truly noisy
 interactions by 1 − P and, for comparison, by a T-CE-style loss score (the target's BCE on the
-interaction, −log σ(f): T-CE drops the largest-loss positives).
+interaction, −log σ(f): T-CE drops the largest-loss positives). Each run's lines end by naming
+the files written, with their row counts.
 """
 
 from __future__ import annotations
@@ -95,6 +96,11 @@ def report(run: LoadedRun, top: int) -> dict:
         "method": run.spec.method.name,
         **interpretation.summarize_table(table),
         "suspicious": suspicious,
+        # every file written, with its row count
+        "written": {
+            run.path / REPORT_FILE: len(table),
+            run.path / SUSPICIOUS_FILE: len(suspicious),
+        },
     }
     if "truth" in table:
         summary["detection"] = detection_scores(table)
@@ -112,6 +118,8 @@ def print_summary(path: Path, summary: dict) -> None:
         parts = " ".join(f"{k} {v:.3f}" for k, v in scores.items())
         print(f"  flagging truly noisy by {name}: {parts}")
     print(f"  most suspicious (lowest P):\n{summary['suspicious'].to_string(index=False)}")
+    for path, rows in summary["written"].items():
+        print(f"  wrote {path} ({rows} rows)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 """Commands on a trained run: top-K export (dprec.recommend) and the noisy-interaction report."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,7 +39,13 @@ def test_report_flags_noise_above_chance(dpi_run, capsys):
     assert len(pd.read_csv(dpi_run / denoise_report.SUSPICIOUS_FILE)) == 7
     detection = denoise_report.detection_scores(table)
     assert detection["1 - P(real positive)"]["auc"] > 0.5
-    assert "flagging truly noisy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "flagging truly noisy" in out
+    # The run's lines end by naming every file written, with its row count.
+    assert out.splitlines()[-2:] == [
+        f"  wrote {dpi_run / denoise_report.REPORT_FILE} ({len(run.data.train)} rows)",
+        f"  wrote {dpi_run / denoise_report.SUSPICIOUS_FILE} (7 rows)",
+    ]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -98,6 +106,125 @@ def test_recommend_errors(dpi_run, tmp_path, capsys):
         )
         == 2
     )
-    assert "no-such-user" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("recommend: error: none of the 1 user ids")
+    assert "'no-such-user'" in err and "--cold popularity" in err
     assert recommend.main(["--workdir", str(tmp_path / "missing")]) == 2
     assert not (tmp_path / "x.csv").exists()
+    assert list(tmp_path.iterdir()) == [tmp_path / "users.txt"]
+
+
+def _recommend(workdir, out, *args):
+    return recommend.main(["--workdir", str(workdir), "--out", str(out), *args])
+
+
+def _pairs(data, part):
+    """The (original user id as text, original item id) pairs of one split."""
+    return set(zip(data.user_ids[part.users].astype(str), data.item_ids[part.items], strict=True))
+
+
+def test_recommend_exclude_train_valid_reproduces_test_metrics(dpi_run, tmp_path, capsys):
+    run = load_run(dpi_run)
+    data, ks = run.data, run.spec.eval.ks
+    out = tmp_path / "top.csv"
+    assert _recommend(dpi_run, out, "--k", str(max(ks)), "--exclude", "train,valid") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"wrote {data.n_users * max(ks)} rows ({data.n_users} users × top {max(ks)}, "
+        f"--exclude train,valid) to {out}"
+    )
+    frame = pd.read_csv(out, dtype={"user": str, "item": data.item_ids.dtype})
+    assert len(frame) == data.n_users * max(ks)
+    top = frame.sort_values(["user", "rank"]).groupby("user")["item"].apply(list)
+    # The clean test set in original ids; metrics in plain NumPy.
+    relevant = {}
+    for user, item in _pairs(data, data.test_clean):
+        relevant.setdefault(user, set()).add(item)
+    results = json.loads((dpi_run / "results.json").read_text())["test"]["paper"]
+    assert results["users"] == len(relevant)
+    for k in ks:
+        recall, ndcg = [], []
+        for user, items in relevant.items():
+            hits = np.array([item in items for item in top[user][:k]], dtype=float)
+            discount = 1.0 / np.log2(np.arange(2, k + 2))
+            recall.append(hits.sum() / len(items))
+            ndcg.append((hits * discount).sum() / discount[: min(len(items), k)].sum())
+        assert np.mean(recall) == pytest.approx(results[f"recall@{k}"], rel=1e-12, abs=0)
+        assert np.mean(ndcg) == pytest.approx(results[f"ndcg@{k}"], rel=1e-12, abs=0)
+        assert results[f"recall@{k}"] > 0
+    exported = set(zip(frame.user, frame.item, strict=True))
+    assert not exported & (_pairs(data, data.train) | _pairs(data, data.valid))
+    assert exported & _pairs(data, data.test)  # test items may now be recommended
+
+
+@pytest.mark.parametrize(
+    ("exclude", "never", "may"),
+    [("all", ("train", "valid", "test"), ()), ("train", ("train",), ("valid", "test"))],
+)
+def test_recommend_exclude_modes(dpi_run, tmp_path, exclude, never, may):
+    data = load_run(dpi_run).data
+    out = tmp_path / "top.csv"
+    args = ["--k", "20"] + ([] if exclude == "all" else ["--exclude", exclude])
+    assert _recommend(dpi_run, out, *args) == 0
+    frame = pd.read_csv(out, dtype={"user": str, "item": data.item_ids.dtype})
+    exported = set(zip(frame.user, frame.item, strict=True))
+    for name in never:
+        assert not exported & _pairs(data, getattr(data, name)), name
+    for name in may:
+        assert exported & _pairs(data, getattr(data, name)), name
+
+
+def test_recommend_skips_unknown_users(dpi_run, tmp_path, capsys):
+    data = load_run(dpi_run).data
+    known = [str(u) for u in data.user_ids[[3, 8]]]
+    (tmp_path / "users.txt").write_text(f"u999\n{known[0]}\n\nu998\n{known[1]}\nu997\n")
+    out = tmp_path / "top.csv"
+    assert _recommend(dpi_run, out, "--k", "5", "--users", str(tmp_path / "users.txt")) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "recommend: skipped 3 unknown user ids (first: 'u999'); "
+        "pass --cold popularity to rank them by training popularity"
+    ]
+    assert captured.out.splitlines()[-1] == (
+        f"wrote 10 rows (2 users × top 5, --exclude all) to {out}"
+    )
+    frame = pd.read_csv(out, dtype={"user": str})
+    assert list(frame.columns) == ["user", "rank", "item", "score"]
+    assert list(frame.user.unique()) == known
+
+
+def test_recommend_cold_users_by_popularity(dpi_run, tmp_path, capsys):
+    run = load_run(dpi_run)
+    data = run.data
+    known = str(data.user_ids[4])
+    (tmp_path / "users.txt").write_text(f"u999\n{known}\nu998\n")
+    out = tmp_path / "top.parquet"
+    args = ["--k", "6", "--users", str(tmp_path / "users.txt"), "--cold", "popularity"]
+    assert _recommend(dpi_run, out, *args) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "recommend: ranking 2 unknown user ids by training popularity "
+        "(first: 'u999'; source 'popularity')"
+    ]
+    assert captured.out.splitlines()[-1] == (
+        f"wrote 18 rows (3 users, 2 by popularity × top 6, --exclude all) to {out}"
+    )
+    frame = pd.read_parquet(out)
+    assert list(frame.columns) == ["user", "rank", "item", "score", "source"]
+    assert list(frame.user.unique()) == ["u999", known, "u998"]  # requested order kept
+    assert list(frame.source) == ["popularity"] * 6 + ["model"] * 6 + ["popularity"] * 6
+    # Cold rows: the most popular training items (ties: lowest index), scored by their count.
+    popularity = np.bincount(data.train.items, minlength=data.n_items)
+    expected = np.argsort(-popularity, kind="stable")[:6]
+    for user in ("u999", "u998"):
+        rows = frame[frame.user == user]
+        assert list(rows.item) == list(data.item_ids[expected])
+        assert list(rows.score) == list(popularity[expected].astype(float))
+    # The known user's rows come from the model: none of its items, logits not counts.
+    model_rows = frame[frame.user == known]
+    assert not set(zip(model_rows.user, model_rows.item, strict=True)) & (
+        _pairs(data, data.train) | _pairs(data, data.valid) | _pairs(data, data.test)
+    )
+    item_index = {v: k for k, v in enumerate(data.item_ids)}
+    items = np.array([item_index[i] for i in model_rows.item])
+    logits = run.target_logits(np.full(items.shape, 4), items)
+    np.testing.assert_allclose(np.asarray(logits), model_rows.score, rtol=1e-5, atol=1e-6)
