@@ -613,8 +613,16 @@ def seed_summary(plan: grid.Plan, metric: str) -> dict[str, Any]:
 # Command line
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage is in --help)."""
+
+    def error(self, message: str):
+        print(f"tune: error: {message}; see --help", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = grid._Parser(prog="tune", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="tune", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="configs/default.py:dataset=D,...")
     parser.add_argument("--trials", required=True, type=int, help="finished trials to reach")
     parser.add_argument("--out", required=True, type=Path, help="the tune's directory")

@@ -236,8 +236,10 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, args, message):
 
 
 def test_bad_input_from_the_command_line(tmp_path):
-    proc = run_tune(tmp_path / "bad", "--config", TINY, "--trials", "x", timeout=120)
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    for bad in (["--trials", "x"], ["--trials", "2", "--valid", "dirty"]):
+        proc = run_tune(tmp_path / "bad", "--config", TINY, *bad, timeout=120)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+        assert proc.stderr.startswith("tune: error:")
     proc = run_tune(tmp_path / "bad", "--config", "configs/tiny.py:method=nope", "--trials", "1")
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
