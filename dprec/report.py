@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from dprec import metrics_io
+from dprec import rundir
 
 VIEWS = ("paper", "warm")
 DEFAULT_METRICS = ("recall@5", "recall@20", "ndcg@5", "ndcg@20")
@@ -70,8 +70,8 @@ def find_runs(root: str | Path) -> list[Run]:
     if not root.is_dir():
         raise ReportError(f"{root} is not a directory; pass a directory of run directories")
     runs = []
-    for results_file in sorted(root.rglob(metrics_io.RESULTS_FILE)):
-        config_file = results_file.parent / metrics_io.CONFIG_FILE
+    for results_file in sorted(root.rglob(rundir.RESULTS_FILE)):
+        config_file = results_file.parent / rundir.CONFIG_FILE
         if config_file.is_file():
             config = json.loads(config_file.read_text())
             runs.append(Run(results_file.parent, config, json.loads(results_file.read_text())))
@@ -296,9 +296,9 @@ def parse_metrics(text: str) -> list[str]:
 def write_outputs(prefix: Path, markdown: str, table: pd.DataFrame) -> None:
     """PREFIX.md and PREFIX.csv, each written atomically."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    metrics_io.write_atomic(prefix.with_name(prefix.name + ".md"), markdown)
+    rundir.write_atomic(prefix.with_name(prefix.name + ".md"), markdown)
     csv = table.to_csv(index=False, lineterminator="\n")
-    metrics_io.write_atomic(prefix.with_name(prefix.name + ".csv"), csv)
+    rundir.write_atomic(prefix.with_name(prefix.name + ".csv"), csv)
 
 
 class _Parser(argparse.ArgumentParser):

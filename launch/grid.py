@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dprec import metrics_io
+from dprec import rundir
 
 REPO = Path(__file__).resolve().parents[1]
 INDEX_FILE = "grid.json"
@@ -178,7 +178,7 @@ def resolve_config(arg: str, cwd: Path | None = None) -> str:
 
 def is_complete(run_dir: Path) -> bool:
     """A run is complete iff its results.json exists (dprec writes it last, atomically)."""
-    return (run_dir / metrics_io.RESULTS_FILE).is_file()
+    return (run_dir / rundir.RESULTS_FILE).is_file()
 
 
 def pending_runs(out: Path, names: Iterable[str]) -> list[str]:
@@ -244,7 +244,7 @@ def write_index(plan: Plan) -> None:
     """Create OUT and write (atomically) its grid.json; run directories are left to dprec."""
     plan.out.mkdir(parents=True, exist_ok=True)
     index = merged_index(plan, read_index(plan.out))
-    metrics_io.write_json(plan.out / INDEX_FILE, index)
+    rundir.write_json(plan.out / INDEX_FILE, index)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,7 +382,7 @@ def write_array_script(plan: Plan, script: Path) -> int:
     write_index(plan)
     (plan.out / LOG_DIR).mkdir(exist_ok=True)  # SLURM does not create --output directories
     script.parent.mkdir(parents=True, exist_ok=True)
-    metrics_io.write_atomic(script, array_script(plan, todo, script, sys.executable))
+    rundir.write_atomic(script, array_script(plan, todo, script, sys.executable))
     script.chmod(script.stat().st_mode | 0o111)
     say(f"wrote {script}: {len(todo)} tasks ({skipped} complete runs left out)")
     say(f"submit with: sbatch --array=0-{len(todo) - 1} {script}")
@@ -404,7 +404,7 @@ def load_runs(directory: Path) -> list[dict[str, Any]]:
     listed = (read_index(directory) or {}).get("runs", {})
     runs = []
     for run_dir in sorted(p for p in directory.iterdir() if p.is_dir() and is_complete(p)):
-        results = json.loads((run_dir / metrics_io.RESULTS_FILE).read_text())
+        results = json.loads((run_dir / rundir.RESULTS_FILE).read_text())
         runs.append(
             {"name": run_dir.name, "overrides": listed.get(run_dir.name), "results": results}
         )

@@ -207,7 +207,7 @@ def test_non_numeric_rating():
 
 
 def _spec(config, **overrides):
-    from dprec.specs import run_spec_from_config
+    from dprec.run_config import run_spec_from_config
 
     for key, value in overrides.items():
         section, field = key.split("__")
@@ -284,7 +284,7 @@ def test_k_larger_than_item_count_writes_nothing(tiny_config, tmp_path):
     spec = _spec(tiny_config, eval__ks=(5, 500))
     workdir = tmp_path / "run"
     with pytest.raises(ConfigError, match="eval.ks has K=500.*only \\d+ items"):
-        train.run(spec, str(workdir))
+        train.run_spec(spec, str(workdir))
     assert_no_results(workdir)
 
 
@@ -302,7 +302,7 @@ def test_k_check_against_data(tiny_config):
 
 
 def test_workdir_is_a_file(tmp_path):
-    from dprec.metrics_io import RunWriter, check_workdir
+    from dprec.rundir import RunWriter, check_workdir
 
     path = write_csv(tmp_path / "file", "x\n")
     for workdir in (path, path / "sub"):

@@ -11,7 +11,7 @@ from dprec import train
 from dprec.data.registry import load_dataset
 from dprec.models import MODEL_NAMES, init_model, make_score_fns
 from dprec.presets import build_config
-from dprec.specs import run_spec_from_config
+from dprec.run_config import run_spec_from_config
 
 TARGETS = ("gmf", "neumf", "cdae", "lightgcn")
 

@@ -56,7 +56,8 @@ def _table(source: str, columns: str) -> pd.DataFrame:
     from dprec.data import synthetic
     from dprec.data.io import read_table
     from dprec.presets import DATASETS, build_config
-    from dprec.specs import ColumnSpec, run_spec_from_config
+    from dprec.run_config import run_spec_from_config
+    from dprec.specs import ColumnSpec
 
     if source in DATASETS:
         spec = run_spec_from_config(build_config(f"dataset={source}")).data

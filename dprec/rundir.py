@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dprec.errors import UserInputError
+from dprec.metrics import metric_names
 
 CONFIG_FILE = "config.json"
 RUN_INFO_FILE = "run_info.json"
@@ -140,7 +141,7 @@ def _cell(value: Any) -> str:
 
 def results_table(results: dict[str, Any], ks: tuple[int, ...]) -> str:
     """Markdown tables of the test views at the best validation epoch and at the last epoch."""
-    columns = [f"{m}@{k}" for m in ("recall", "ndcg") for k in ks] + ["users"]
+    columns = [*metric_names(ks), "users"]
     lines = []
     for key, title in (
         ("test", f"best validation epoch ({results['best_epoch']})"),
