@@ -13,7 +13,6 @@ interaction, −log σ(f): T-CE drops the largest-loss positives).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dprec import interpretation, rundir
-from dprec.errors import UserInputError
+from dprec.cli import OneLineErrorParser, run_tool
 from dprec.run_loading import LoadedRun, load_run
 
 REPORT_FILE = "denoise_report.csv.gz"
@@ -102,19 +101,21 @@ def print_summary(path: Path, summary: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dprec.denoise_report", description=__doc__.splitlines()[0]
+    parser = OneLineErrorParser(
+        prog="python -m dprec.denoise_report",
+        description=__doc__.splitlines()[0],
+        tool="denoise_report",
     )
     parser.add_argument("--workdir", action="append", required=True, help="a trained run")
     parser.add_argument("--top", type=int, default=20, help="suspicious interactions listed")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         for workdir in args.workdir:
             print_summary(Path(workdir), report(load_run(workdir), args.top))
-    except UserInputError as err:
-        print(f"denoise_report: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_tool("denoise_report", body)
 
 
 if __name__ == "__main__":

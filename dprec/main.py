@@ -6,11 +6,10 @@ naming the problem and the fix, and exits with status 2.
 
 from __future__ import annotations
 
-import sys
-
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from dprec.cli import fail
 from dprec.errors import UserInputError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -20,8 +19,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory for config, metri
 
 
 def _fail(message: str) -> None:
-    print(f"dprec: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    fail("dprec", message)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from dprec import rundir
+from dprec.cli import OneLineErrorParser, run_tool
 from dprec.errors import UserInputError
 from dprec.run_loading import LoadedRun, load_run
 
@@ -468,16 +469,10 @@ def heatmap_figure(heat: HeatMap):
 # Command line
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (the usage is in --help)."""
-
-    def error(self, message: str):
-        print(f"plots: error: {message}; see --help", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m dprec.plots", description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(
+        prog="python -m dprec.plots", description=__doc__.splitlines()[0], tool="plots"
+    )
     commands = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
     curves = commands.add_parser("curves", help="Figure 3: a metric per epoch, one line per run")
     curves.add_argument("runs", nargs="+", metavar="RUN_DIR")
@@ -526,14 +521,14 @@ def make_figure(args: argparse.Namespace):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def body() -> int:
         if not args.out.parent.is_dir():  # fail before loading or training anything
             raise UserInputError(f"cannot write {args.out}: {args.out.parent} is not a directory")
         print(f"wrote {save_figure(make_figure(args), args.out)}")
-    except UserInputError as err:
-        print(f"plots: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_tool("plots", body)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ appears atomically when complete. Default output: DIR/recommendations.csv.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dprec import evaluation
+from dprec.cli import OneLineErrorParser, run_tool
 from dprec.data.dataset import Interactions
 from dprec.errors import UserInputError
 from dprec.run_loading import LoadedRun, load_run
@@ -108,15 +108,16 @@ def write_streaming(blocks, out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dprec.recommend", description=__doc__.splitlines()[0]
+    parser = OneLineErrorParser(
+        prog="python -m dprec.recommend", description=__doc__.splitlines()[0], tool="recommend"
     )
     parser.add_argument("--workdir", required=True, help="a trained run directory")
     parser.add_argument("--k", type=int, default=20, help="items per user (default 20)")
     parser.add_argument("--users", help="file of original user ids, one per line")
     parser.add_argument("--out", help="output .csv or .parquet (default DIR/recommendations.csv)")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         if args.k <= 0:
             raise UserInputError(f"--k must be positive, got {args.k}")
         out = Path(args.out or Path(args.workdir) / "recommendations.csv")
@@ -125,11 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         run = load_run(args.workdir)
         users = user_indices(run, args.users)
         rows = write_streaming(recommend_blocks(run, users, args.k), out)
-    except UserInputError as err:
-        print(f"recommend: error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {rows} rows ({users.shape[0]} users × top {args.k}) to {out}")
-    return 0
+        print(f"wrote {rows} rows ({users.shape[0]} users × top {args.k}) to {out}")
+        return 0
+
+    return run_tool("recommend", body)
 
 
 if __name__ == "__main__":

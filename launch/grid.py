@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from dprec import rundir
+from dprec.cli import OneLineErrorParser, run_tool
+from dprec.errors import UserInputError
 
 REPO = Path(__file__).resolve().parents[1]
 INDEX_FILE = "grid.json"
@@ -53,7 +55,7 @@ _MAX_NAME = 200  # below the usual 255-byte file-name limit, leaving room for a 
 _PRINT_LOCK = threading.Lock()
 
 
-class GridError(Exception):
+class GridError(UserInputError):
     """Bad command-line input or run directory; the message is the one line to print."""
 
 
@@ -495,16 +497,8 @@ def seed_plan(
 # Command line
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (the usage is in --help)."""
-
-    def error(self, message: str):
-        print(f"grid: error: {message}; see --help", file=sys.stderr)
-        sys.exit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(description=__doc__.splitlines()[0], tool="grid")
     parser.add_argument("--config", help="dprec config, e.g. configs/default.py:model=gmf")
     parser.add_argument("--out", help="directory of the run directories")
     parser.add_argument("--grid", action="append", default=[], help="KEY=V1,V2,... (repeat)")
@@ -543,20 +537,20 @@ def select(args: argparse.Namespace) -> Plan | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.jobs < 1:
-            raise GridError(f"--jobs must be at least 1, not {args.jobs}")
-        plan = select(args) if args.select is not None else grid_plan(args)
-        if plan is None:
-            return 0
-        if args.dry_run:
-            return dry_run(plan)
-        if args.array_script is not None:
-            return write_array_script(plan, args.array_script)
-        return execute(plan, args.jobs)
-    except GridError as err:
-        print(f"grid: error: {err}", file=sys.stderr)
-        return 2
+    return run_tool("grid", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise GridError(f"--jobs must be at least 1, not {args.jobs}")
+    plan = select(args) if args.select is not None else grid_plan(args)
+    if plan is None:
+        return 0
+    if args.dry_run:
+        return dry_run(plan)
+    if args.array_script is not None:
+        return write_array_script(plan, args.array_script)
+    return execute(plan, args.jobs)
 
 
 if __name__ == "__main__":

@@ -215,15 +215,15 @@ def _spec(config, **overrides):
     return run_spec_from_config(config)
 
 
-def test_tiny_config_is_valid(tiny_config):
-    spec = _spec(tiny_config)
-    assert spec.train.batch_size == 256
-
-
 @pytest.mark.parametrize("batch_size", [0, -5])
 def test_batch_size_not_positive(tiny_config, batch_size):
     with pytest.raises(ConfigError, match=f"train.batch_size.*got {batch_size}.*--config"):
         _spec(tiny_config, train__batch_size=batch_size)
+
+
+def test_unknown_method_name_is_an_error_not_a_default(tiny_config):
+    with pytest.raises(ConfigError, match="method.name='dcf' is not one of.*dvae"):
+        _spec(tiny_config, method__name="dcf")
 
 
 def test_unknown_model_name(tiny_config):
@@ -311,8 +311,3 @@ def test_workdir_is_a_file(tmp_path):
         with pytest.raises(UserInputError, match="is a file"):
             RunWriter(workdir)
     assert path.read_text() == "x\n"
-
-
-def test_errors_are_user_input_errors():
-    assert issubclass(ConfigError, UserInputError)
-    assert issubclass(DataError, UserInputError)
