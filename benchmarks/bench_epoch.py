@@ -6,7 +6,8 @@
 For each method, uses the preset `dataset=modcloth,model=MODEL,method=METHOD` and the library's
 own `train.create_setup` (mesh, roles, state, jitted epoch, evaluator): `Setup.batches` (host
 negative sampling, batch building and device transfer) and the jitted `lax.scan` epoch. DVAE is
-timed with a randomly initialised prior (the prior's values do not change the work).
+timed with a placeholder prior (the prior's values do not change the work). The first method
+also times one test evaluation.
 Every timing is the median (and min) over `--repeats` runs after one warm-up run that compiles.
 Goals (2 CPU cores): GMF epoch <= 0.12 s (normal) and <= 0.30 s (DPI, DVAE; the authors'
 PyTorch code takes about 3.2 s); one GMF test evaluation <= 0.5 s; LightGCN epoch <= 4 s (the
@@ -30,10 +31,9 @@ from absl import logging
 from dprec import evaluation
 from dprec.data.registry import load_dataset, resolve_path
 from dprec.errors import UserInputError
-from dprec.models import init_model
 from dprec.presets import build_config
-from dprec.specs import run_spec_from_config
-from dprec.train import check_spec_against_data, create_setup, epoch_batches
+from dprec.run_config import run_spec_from_config
+from dprec.train import check_spec_against_data, create_setup
 
 # Goals of the issues, on 2 CPU cores: (model, method) → seconds per epoch; None = any method.
 EPOCH_GOAL_S = {
@@ -56,24 +56,24 @@ def timed(fn: Callable[[int], Any], repeats: int) -> list[float]:
     return seconds
 
 
-def epoch_rows(spec, data, repeats: int) -> list[tuple[str, list[float], float | None]]:
-    """Timings of one method's epoch: the whole epoch, host sampling alone, device alone."""
-    prior = None
-    if spec.method.name == "dvae":
-        _, prior = init_model(spec.model, data.n_users, data.n_items, jax.random.key(1))
-    setup = create_setup(spec, data, prior_params=prior)
-    state = setup.state
+def epoch_rows(
+    spec, data, repeats: int, *, with_evaluation: bool
+) -> list[tuple[str, list[float], float | None]]:
+    """Timings of one method's epoch: the whole epoch, host sampling alone, device alone;
+    `with_evaluation`: also one test evaluation."""
+    setup = create_setup(spec, data)  # a DVAE prior's values do not change the work
+    state = setup.initial_state
     name = spec.method.name
 
     def full_epoch(epoch: int) -> None:
         nonlocal state
-        state, logs = setup.epoch_fn(state, setup.batches(spec, data, epoch), setup.graph)
+        state, logs = setup.epoch_fn(state, setup.batches(epoch), setup.graph)
         jax.block_until_ready((state, jax.device_get(logs)))
 
     def host_sampling(epoch: int) -> None:
-        epoch_batches(spec, data, setup.positives, epoch, setup.batch_size)
+        setup.host_batches(epoch)
 
-    device_batches = setup.batches(spec, data, 0)
+    device_batches = setup.batches(0)
 
     def device_epoch(epoch: int) -> None:
         nonlocal state
@@ -90,7 +90,7 @@ def epoch_rows(spec, data, repeats: int) -> list[tuple[str, list[float], float |
         (f"  {name} host sampling", timed(host_sampling, repeats), None),
         (f"  {name} device epoch (jitted scan)", timed(device_epoch, repeats), None),
     ]
-    if name == "normal":
+    if with_evaluation:
         params = jax.tree.map(lambda x: x.copy(), state.params["target"])
         evaluator, task = setup.evaluator, setup.evaluator.test_task
 
@@ -140,7 +140,11 @@ def main() -> None:
         parser.exit(2, f"bench_epoch: error: {err}\n")
 
     load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    rows = [row for spec in specs for row in epoch_rows(spec, data, args.repeats)]
+    rows = [
+        row
+        for index, spec in enumerate(specs)
+        for row in epoch_rows(spec, data, args.repeats, with_evaluation=index == 0)
+    ]
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"jax {jax.__version__} devices: {jax.devices()}  (os.cpu_count() = {os.cpu_count()})")
     print(f"load average before / after the timings: {load_before} / {load}")

@@ -30,17 +30,20 @@ def measure(repeats: int, data_path: str) -> None:
 
     from dprec import sharding
     from dprec.data.registry import load_dataset
-    from dprec.graph.adjacency import build_graph_arrays
+    from dprec.graph.adjacency import build_graph_arrays, put_graph
     from dprec.graph.propagate import propagate
     from dprec.presets import build_config
-    from dprec.specs import run_spec_from_config
+    from dprec.run_config import run_spec_from_config
 
     logging.set_verbosity(logging.WARNING)
     spec = run_spec_from_config(build_config("dataset=modcloth,model=lightgcn,method=normal"))
     data = load_dataset(dataclasses.replace(spec.data, path=data_path))
     mesh = sharding.create_mesh()
-    graph = sharding.put_graph(
-        build_graph_arrays(data, multiple=sharding.num_shards(mesh)),
+    train = data.train
+    graph = put_graph(
+        build_graph_arrays(
+            train.users, train.items, data.n_users, data.n_items, sharding.num_shards(mesh)
+        ),
         data.n_users,
         data.n_items,
         mesh,

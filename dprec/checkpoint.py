@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from dprec.errors import UserInputError
-from dprec.metrics_io import CHECKPOINT_DIR
+from dprec.rundir import CHECKPOINT_DIR
 
 KEEP = 2  # committed checkpoints kept: the latest and one to fall back on
 
@@ -36,6 +37,22 @@ def _abstract(tree: Any) -> Any:
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckpointMeta:
+    """The loop's bookkeeping saved with each checkpoint (as JSON).
+
+    best_value is None while no epoch has been validated (then the saved best parameters are
+    the latest state's).
+    """
+
+    best_epoch: int
+    best_valid: dict[str, Any] | None
+    best_value: float | None
+    epoch_seconds: list[float]
+    eval_seconds: list[float]
+    data_fingerprint: str
+
+
 class RunCheckpoints:
     """Save and restore {state, best params, bookkeeping} per epoch; keeps the latest only."""
 
@@ -48,14 +65,14 @@ class RunCheckpoints:
         """The epoch of the last committed checkpoint, or None."""
         return self._manager.latest_step()
 
-    def save(self, epoch: int, state: Any, best_params: Any, meta: dict[str, Any]) -> None:
-        """Commit the state after `epoch`, the best-epoch parameters and `meta` (JSON)."""
+    def save(self, epoch: int, state: Any, best_params: Any, meta: CheckpointMeta) -> None:
+        """Commit the state after `epoch`, the best-epoch parameters and `meta`."""
         self._manager.save(
             epoch,
             args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state),
                 best=ocp.args.StandardSave(best_params),
-                meta=ocp.args.JsonSave(meta),
+                meta=ocp.args.JsonSave(dataclasses.asdict(meta)),
             ),
             force=True,
         )
@@ -78,7 +95,7 @@ class RunCheckpoints:
                 meta=ocp.args.JsonRestore(),
             )
 
-    def restore(self, state_like: Any) -> tuple[int, Any, Any, dict[str, Any]]:
+    def restore(self, state_like: Any) -> tuple[int, Any, Any, CheckpointMeta]:
         """(epoch, state, best params, meta) of the last checkpoint, shaped like `state_like`.
 
         Raises:
@@ -91,7 +108,7 @@ class RunCheckpoints:
             best=ocp.args.StandardRestore(_abstract(state_like.params)),
             meta=ocp.args.JsonRestore(),
         )
-        return epoch, restored["state"], restored["best"], dict(restored["meta"])
+        return epoch, restored["state"], restored["best"], CheckpointMeta(**restored["meta"])
 
     def _restore(self, epoch: int, **items: Any) -> Any:
         try:
@@ -114,5 +131,5 @@ class RunCheckpoints:
         )
 
     def close(self) -> None:
-        """Wait for pending writes and release orbax's resources."""
+        """Release the manager's resources; the object is unusable afterwards."""
         self._manager.close()

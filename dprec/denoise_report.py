@@ -14,22 +14,19 @@ the files written, with their row counts.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 import pandas as pd
 
-from dprec import interpretation, metrics_io
-from dprec.errors import UserInputError
+from dprec import interpretation, rundir
+from dprec.cli import OneLineErrorParser, run_tool
 from dprec.run_loading import LoadedRun, load_run
 
 REPORT_FILE = "denoise_report.csv.gz"
 SUSPICIOUS_FILE = "suspicious.csv"
 PRECISION_KS = (100, 1000)
-_CHUNK = 65_536
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -47,23 +44,12 @@ def precision_at(scores: np.ndarray, positive: np.ndarray, k: int) -> float:
     return float(positive[top].mean())
 
 
-def target_logits(run: LoadedRun) -> np.ndarray:
-    """f's logits `[N]` on every training interaction, in chunks."""
-    train = run.data.train
-    logits = jax.jit(run.target_logits)
-    parts = [
-        np.asarray(logits(train.users[s : s + _CHUNK], train.items[s : s + _CHUNK]))
-        for s in range(0, len(train), _CHUNK)
-    ]
-    return np.concatenate(parts)
-
-
 def interaction_table(run: LoadedRun) -> pd.DataFrame:
     """One row per training interaction with P(real positive) and the T-CE-style loss."""
     table = interpretation.real_positive_table(
-        run.spec.method.name, run.setup.roles, run.best_params, run.data, run.setup.graph
+        run.setup.method, run.setup.roles, run.best_params, run.data, run.setup.graph
     )
-    logits = target_logits(run)
+    logits = run.training_logits()
     table["loss"] = np.logaddexp(0.0, -logits)  # −log σ(f), computed stably
     return table
 
@@ -87,11 +73,11 @@ def detection_scores(table: pd.DataFrame) -> dict[str, dict[str, float]]:
 def report(run: LoadedRun, top: int) -> dict:
     """Write the run's report files and return its summary."""
     table = interaction_table(run)
-    metrics_io.write_atomic_bytes(
+    rundir.write_atomic_bytes(
         run.path / REPORT_FILE, table.to_csv(index=False).encode(), gzip_compress=True
     )
     suspicious = table.nsmallest(top, "probability")
-    metrics_io.write_atomic(run.path / SUSPICIOUS_FILE, suspicious.to_csv(index=False))
+    rundir.write_atomic(run.path / SUSPICIOUS_FILE, suspicious.to_csv(index=False))
     summary = {
         "method": run.spec.method.name,
         **interpretation.summarize_table(table),
@@ -123,19 +109,21 @@ def print_summary(path: Path, summary: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dprec.denoise_report", description=__doc__.splitlines()[0]
+    parser = OneLineErrorParser(
+        prog="python -m dprec.denoise_report",
+        description=__doc__.splitlines()[0],
+        tool="denoise_report",
     )
     parser.add_argument("--workdir", action="append", required=True, help="a trained run")
     parser.add_argument("--top", type=int, default=20, help="suspicious interactions listed")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         for workdir in args.workdir:
             print_summary(Path(workdir), report(load_run(workdir), args.top))
-    except UserInputError as err:
-        print(f"denoise_report: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_tool("denoise_report", body)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """P(r=1 | r̃=1) for every training interaction (section 4.4, Figure 5).
 
-DPI: h'·f / (h'·f + h·(1−f)); DVAE: f. The table carries the original ids, the rating where
-the data has one, and the ground truth where the data has one (synthetic data).
+The score is the method's (`Method.make_noise_score`): DPI h'·f / (h'·f + h·(1−f)); DVAE f.
+The table carries the original ids, the rating where the data has one, and the ground truth
+where the data has one (synthetic data).
 """
 
 from __future__ import annotations
@@ -9,59 +10,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from dprec import metrics_io
+from dprec import rundir
 from dprec.data.dataset import InteractionData
-from dprec.objectives.likelihood import posterior_real_positive
+from dprec.methods.base import Method
+from dprec.pair_scores import score_pairs
 from dprec.roles import Roles
 
 TABLE_FILE = "real_positive.csv.gz"
-_CHUNK = 65_536
 
 
 def real_positive_probability(
-    method: str,
+    method: Method,
     roles: Roles,
     params: dict[str, Any],
     users: np.ndarray,
     items: np.ndarray,
     graph: Any = None,
 ) -> np.ndarray:
-    """P(r=1 | r̃=1) `[N]` for interacted pairs `users [N]`, `items [N]` (in chunks): DPI's
-    posterior, DVAE's f, and σ(f) for any other method."""
-
-    def logits(role, params, graph, users, items):
-        score = roles.score[role]
-        return score.pair(params[role], score.encode(params[role], graph, None), users, items)
-
-    @jax.jit
-    def probability(params, graph, users, items):
-        f = logits("target", params, graph, users, items)
-        if method != "dpi":  # DVAE: P = f; other methods: the model's own probability σ(f)
-            return jax.nn.sigmoid(f)
-        h = logits("noise_dp", params, graph, users, items)
-        h_prime = logits("noise_dn", params, graph, users, items)
-        return posterior_real_positive(f_logits=f, h_logits=h, h_prime_logits=h_prime)
-
-    out = np.empty(users.shape[0], np.float32)
-    for start in range(0, users.shape[0], _CHUNK):
-        stop = min(start + _CHUNK, users.shape[0])
-        # Pad the last chunk to the full size: one compilation for every chunk.
-        pad = _CHUNK - (stop - start) if users.shape[0] > _CHUNK else 0
-        u = np.pad(users[start:stop], (0, pad))
-        i = np.pad(items[start:stop], (0, pad))
-        out[start:stop] = np.asarray(probability(params, graph, jnp.asarray(u), jnp.asarray(i)))[
-            : stop - start
-        ]
-    return out
+    """The method's noise score `[N]` for interacted pairs `users [N]`, `items [N]`:
+    P(r=1 | r̃=1) for DPI and DVAE, σ(f) for any other method (`Method.make_noise_score`)."""
+    return score_pairs(method.make_noise_score(roles), params, graph, users, items)
 
 
 def real_positive_table(
-    method: str, roles: Roles, params: dict[str, Any], data: InteractionData, graph: Any = None
+    method: Method, roles: Roles, params: dict[str, Any], data: InteractionData, graph: Any = None
 ) -> pd.DataFrame:
     """One row per training interaction: user, item (original ids), probability, [rating, truth]."""
     train = data.train
@@ -98,7 +73,7 @@ def summarize_table(table: pd.DataFrame) -> dict[str, Any]:
 
 def write_table(table: pd.DataFrame, run_dir: Path) -> None:
     """Write the table as gzip CSV into the run directory, atomically."""
-    metrics_io.write_atomic_bytes(
+    rundir.write_atomic_bytes(
         Path(run_dir) / TABLE_FILE,
         table.to_csv(index=False, compression=None).encode(),
         gzip_compress=True,

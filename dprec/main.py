@@ -14,6 +14,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from dprec import usage
+from dprec.cli import fail
 from dprec.errors import UserInputError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -29,8 +30,7 @@ _CONFIG_HELP = flags.DEFINE_bool(
 
 
 def _fail(message: str) -> None:
-    print(f"dprec: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    fail("dprec", message)
 
 
 def _root_cause(err: BaseException) -> BaseException:
@@ -64,19 +64,19 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 def _check_before_jax(config) -> None:
     """The checks that need no JAX: every config field, and the workdir."""
-    from dprec import metrics_io, presets, specs
+    from dprec import rundir
+    from dprec.run_config import run_spec_from_config
 
-    specs.run_spec_from_config(config, model_names=presets.MODELS)
-    metrics_io.check_workdir(_WORKDIR.value)
+    run_spec_from_config(config, check_names=False)
+    rundir.check_workdir(_WORKDIR.value)
 
 
 def _dry_run(config) -> None:
     from dprec.data.dataset import check_ks_against_data
     from dprec.data.registry import load_dataset
-    from dprec.presets import MODELS
-    from dprec.specs import run_spec_from_config
+    from dprec.run_config import run_spec_from_config
 
-    spec = run_spec_from_config(config, model_names=MODELS)
+    spec = run_spec_from_config(config)
     data = load_dataset(spec.data)
     check_ks_against_data(spec.eval.ks, data)
     print(f"dprec: config and data are valid; data {spec.data.name}: {data.summary()}")

@@ -11,22 +11,39 @@ from __future__ import annotations
 import numpy as np
 
 
+def recall_per_user(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """Recall@k `[U]` from `hits` `[U, ≥k]` (bool) and |T| `[U]` (≥ 1)."""
+    return hits[:, :k].astype(np.float64).sum(1) / n_relevant
+
+
+def ndcg_per_user(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """NDCG@k `[U]` from `hits` `[U, ≥k]` (bool) and |T| `[U]` (≥ 1)."""
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discount)[np.minimum(n_relevant, k) - 1]
+    return (hits[:, :k].astype(np.float64) * discount).sum(1) / ideal
+
+
+# The reported metrics: a new one (e.g. HR@K, MRR@K) is one function and one entry here.
+PER_USER_METRICS = {"recall": recall_per_user, "ndcg": ndcg_per_user}
+METRICS = tuple(PER_USER_METRICS)
+
+
+def metric_names(ks: tuple[int, ...]) -> list[str]:
+    """'recall@5', 'recall@20', 'ndcg@5', ...: every metric at every cut-off, metric-major."""
+    return [f"{metric}@{k}" for metric in METRICS for k in ks]
+
+
 def recall_ndcg_per_user(
     hits: np.ndarray, n_relevant: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-user Recall@k and NDCG@k `[U]` from `hits` `[U, ≥k]` (bool) and |T| `[U]` (≥ 1)."""
-    top = hits[:, :k].astype(np.float64)
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    recall = top.sum(1) / n_relevant
-    ideal = np.cumsum(discount)[np.minimum(n_relevant, k) - 1]
-    ndcg = (top * discount).sum(1) / ideal
-    return recall, ndcg
+    """Per-user Recall@k and NDCG@k `[U]` (see `recall_per_user`, `ndcg_per_user`)."""
+    return recall_per_user(hits, n_relevant, k), ndcg_per_user(hits, n_relevant, k)
 
 
 def summarize(
     hits: np.ndarray, n_relevant: np.ndarray, ks: tuple[int, ...], select: np.ndarray | None = None
 ) -> dict[str, float | int | None]:
-    """Mean Recall@K and NDCG@K over the selected users, plus their count.
+    """Mean of every metric at every K over the selected users, plus their count.
 
     `select` `[U]` bool picks a subset (all users if None). With no user selected the metric
     values are None.
@@ -35,11 +52,8 @@ def summarize(
         hits, n_relevant = hits[select], n_relevant[select]
     result: dict[str, float | int | None] = {}
     for k in ks:
-        if hits.shape[0] == 0:
-            result[f"recall@{k}"] = result[f"ndcg@{k}"] = None
-            continue
-        recall, ndcg = recall_ndcg_per_user(hits, n_relevant, k)
-        result[f"recall@{k}"] = float(recall.mean())
-        result[f"ndcg@{k}"] = float(ndcg.mean())
+        for metric, per_user in PER_USER_METRICS.items():
+            value = per_user(hits, n_relevant, k).mean() if hits.shape[0] else None
+            result[f"{metric}@{k}"] = None if value is None else float(value)
     result["users"] = int(hits.shape[0])
     return result

@@ -27,17 +27,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
-from dprec import metrics_io
+from dprec import rundir
+from dprec.cli import OneLineErrorParser, run_tool
 from dprec.errors import UserInputError
 from dprec.run_loading import LoadedRun, load_run
 
 METRICS_KEY = {"test": "test_paper", "valid": "valid"}  # split → metrics.jsonl record key
 C1_KEY, C2_KEY = "method.c1", "method.c2"
 GRID_INDEX_FILE = "grid.json"  # written by launch/grid.py
-_CHUNK = 65_536  # training pairs scored at a time (bounds the memory of a large log)
 _DPI = 120
 
 
@@ -66,7 +65,7 @@ def save_figure(figure, path: str | Path) -> Path:
         raise UserInputError(f"cannot write {path}: {path.parent} is not a directory")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    metrics_io.write_atomic_bytes(path, buffer.getvalue())
+    rundir.write_atomic_bytes(path, buffer.getvalue())
     return path
 
 
@@ -92,7 +91,7 @@ def run_labels(run_dirs: Sequence[Path]) -> list[str]:
     """'<method> (<model>)' per run from its config.json (else the directory name), unique."""
     labels = []
     for run_dir in run_dirs:
-        config_file = run_dir / metrics_io.CONFIG_FILE
+        config_file = run_dir / rundir.CONFIG_FILE
         try:
             config = json.loads(config_file.read_text())
             labels.append(f"{config['method']['name']} ({config['model']['name']})")
@@ -120,7 +119,7 @@ def _metric_value(values: dict[str, Any], metric: str, where: str) -> float:
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """The per-epoch records of metrics.jsonl."""
-    path = run_dir / metrics_io.METRICS_FILE
+    path = run_dir / rundir.METRICS_FILE
     if not path.is_file():
         raise UserInputError(f"{path} not found; train the run with --workdir {run_dir}")
     try:
@@ -139,7 +138,7 @@ def curve(run_dir: str | Path, metric: str, split: str) -> tuple[np.ndarray, np.
             f"{run_dir} has no per-epoch {split} metrics; rerun it with "
             "--config.eval.test_every_epoch=true"
         )
-    where = f"{run_dir}/{metrics_io.METRICS_FILE}"
+    where = f"{run_dir}/{rundir.METRICS_FILE}"
     values = [_metric_value(record[key], metric, where) for record in records]
     return np.array([record["epoch"] for record in records]), np.array(values)
 
@@ -166,7 +165,7 @@ def curves_figure(run_dirs: Sequence[str | Path], metric: str = "recall@20", spl
 def real_positive_by_rating(run_dir: str | Path) -> dict[str, float]:
     """{rating level: mean P(r=1 | r̃=1)} from results.json's interpretation."""
     run_dir = run_directory(run_dir)
-    results = read_json(run_dir / metrics_io.RESULTS_FILE, "the run has not finished")
+    results = read_json(run_dir / rundir.RESULTS_FILE, "the run has not finished")
     by_rating = results.get("interpretation", {}).get("by_rating")
     if not by_rating:
         raise UserInputError(
@@ -248,17 +247,6 @@ def positive_groups(train, clean: Sequence[float], noisy: Sequence[float]):
     )
 
 
-def training_logits(run: LoadedRun) -> np.ndarray:
-    """The target's logits `[N]` on every training interaction, `_CHUNK` pairs at a time."""
-    train = run.data.train
-    logits = jax.jit(run.target_logits)
-    parts = [
-        np.asarray(logits(train.users[s : s + _CHUNK], train.items[s : s + _CHUNK]))
-        for s in range(0, train.users.shape[0], _CHUNK)
-    ]
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
-
-
 def check_same_data(run_a: LoadedRun, run_b: LoadedRun) -> None:
     """Raise unless both runs were trained on the same interactions (in the same order)."""
     a, b = run_a.data.train, run_b.data.train
@@ -295,7 +283,7 @@ def disagreement(
     check_same_data(*runs)
     clean_mask, noisy_mask = positive_groups(runs[0].data.train, clean, noisy)
     # σ(y) ≥ .5 ⇔ y ≥ 0; the logit test avoids σ rounding to exactly .5 near zero.
-    predicted = [training_logits(run) >= 0 for run in runs]
+    predicted = [run.training_logits() >= 0 for run in runs]
     differs = predicted[0] != predicted[1]
     return Disagreement(
         clean=float(differs[clean_mask].mean()) if clean_mask.any() else math.nan,
@@ -393,15 +381,15 @@ def read_grid(grid_dir: str | Path) -> tuple[Path, dict[str, dict[str, str]]]:
 
 def grid_point(run_dir: Path, metric: str, split: str) -> tuple[dict[str, Any], float]:
     """(flat config, metric value) of one finished grid run."""
-    config = read_json(run_dir / metrics_io.CONFIG_FILE, "the grid run has no config")
-    results = read_json(run_dir / metrics_io.RESULTS_FILE, "the grid run has not finished")
+    config = read_json(run_dir / rundir.CONFIG_FILE, "the grid run has no config")
+    results = read_json(run_dir / rundir.RESULTS_FILE, "the grid run has not finished")
     values = results.get("valid", {}) if split == "valid" else results.get("test", {}).get("paper")
     if not isinstance(values, dict):
-        raise UserInputError(f"{run_dir}/{metrics_io.RESULTS_FILE} has no {split} results")
+        raise UserInputError(f"{run_dir}/{rundir.RESULTS_FILE} has no {split} results")
     flat = flatten(config)
     if C1_KEY not in flat or C2_KEY not in flat:
-        raise UserInputError(f"{run_dir}/{metrics_io.CONFIG_FILE} has no {C1_KEY} or {C2_KEY}")
-    where = f"{run_dir}/{metrics_io.RESULTS_FILE} ({split})"
+        raise UserInputError(f"{run_dir}/{rundir.CONFIG_FILE} has no {C1_KEY} or {C2_KEY}")
+    where = f"{run_dir}/{rundir.RESULTS_FILE} ({split})"
     return flat, _metric_value(values, metric, where)
 
 
@@ -424,7 +412,7 @@ def heatmap_matrix(
     kept, skipped, fixed_keys = [], [], set()
     for name, overrides in listed.items():
         run_dir = grid_dir / name
-        if not (run_dir / metrics_io.RESULTS_FILE).is_file():
+        if not (run_dir / rundir.RESULTS_FILE).is_file():
             skipped.append(name)
             continue
         flat, value = grid_point(run_dir, metric, split)
@@ -481,16 +469,10 @@ def heatmap_figure(heat: HeatMap):
 # Command line
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (the usage is in --help)."""
-
-    def error(self, message: str):
-        print(f"plots: error: {message}; see --help", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m dprec.plots", description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(
+        prog="python -m dprec.plots", description=__doc__.splitlines()[0], tool="plots"
+    )
     commands = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
     curves = commands.add_parser("curves", help="Figure 3: a metric per epoch, one line per run")
     curves.add_argument("runs", nargs="+", metavar="RUN_DIR")
@@ -539,14 +521,14 @@ def make_figure(args: argparse.Namespace):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def body() -> int:
         if not args.out.parent.is_dir():  # fail before loading or training anything
             raise UserInputError(f"cannot write {args.out}: {args.out.parent} is not a directory")
         print(f"wrote {save_figure(make_figure(args), args.out)}")
-    except UserInputError as err:
-        print(f"plots: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_tool("plots", body)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Base config and the presets of PROTOCOL.md per (dataset, model, method).
+"""Base config and the presets per (dataset, model, method): the dataset and model sections
+here, the method entries of PROTOCOL.md in each method's module (`Method.presets`).
 
 `build_config("dataset=modcloth,model=gmf,method=normal")` returns the ConfigDict that
 `configs/default.py` hands to the CLI; any field can be overridden afterwards.
@@ -12,6 +13,8 @@ import ml_collections
 
 from dprec import specs
 from dprec.errors import ConfigError
+from dprec.methods import METHOD_NAMES, get_method
+from dprec.models import MODEL_NAMES
 
 DATASETS = (
     "synthetic",
@@ -22,10 +25,9 @@ DATASETS = (
     "ml-100k",
     "table",
 )
-MODELS = ("gmf", "mf", "neumf", "cdae", "lightgcn")
-METHODS = ("normal", "wbpr", "tce", "rce", "dpi", "dvae")
-BASELINES = ("wbpr", "tce", "rce")
-MODES = ("alternate", "dp", "dn")
+MODELS = MODEL_NAMES
+METHODS = METHOD_NAMES
+MODES = specs.DENOISING_MODES
 DEFAULT_CHOICE = {"dataset": "synthetic", "model": "gmf", "method": "dpi", "mode": "alternate"}
 
 # Table 1's Electronics: the published files index these full id sets.
@@ -139,66 +141,8 @@ _MODEL_PRESETS = {
 }
 
 
-def _paper_rows(dataset: str, rows: dict[str, tuple]) -> dict:
-    """PROTOCOL.md table rows → preset entries: (λ0, epochs) normal, (C1, C2, α, λ0, epochs)
-    DPI and DVAE."""
-    entries = {}
-    for model, (normal, dpi, dvae) in rows.items():
-        entries[(dataset, model, "normal")] = {"l2": normal[0], "num_epochs": normal[1]}
-        for method, values in (("dpi", dpi), ("dvae", dvae)):
-            entries[(dataset, model, method)] = dict(
-                zip(("c1", "c2", "alpha", "l2", "num_epochs"), values, strict=True)
-            )
-    return entries
-
-
-# (dataset, model, method) → C1 / C2 / α / λ0 / epochs (the authors' configs; PROTOCOL.md).
-# The DVAE prior f' is pretrained with the normal preset's λ0 and epochs of the same model.
-_PRESETS = {
-    **_paper_rows(
-        "modcloth",
-        {
-            "gmf": ((0.1, 40), (100.0, 10.0, 0.0, 0.1, 40), (100.0, 10.0, 1.0, 0.1, 40)),
-            "neumf": ((10.0, 40), (1000.0, 10.0, 0.5, 10.0, 40), (1000.0, 10.0, 1.0, 10.0, 40)),
-            "cdae": ((1.0, 40), (1000.0, 100.0, 0.0, 1.0, 40), (1000.0, 100.0, 1.0, 1.0, 40)),
-            "lightgcn": ((0.1, 40), (1000.0, 10.0, 0.0, 0.1, 60), (10.0, 10.0, 0.5, 0.1, 60)),
-        },
-    ),
-    **_paper_rows(
-        "electronics",
-        {
-            "gmf": ((0.01, 10), (1000.0, 10.0, 1.0, 0.01, 15), (1000.0, 10.0, 1.0, 0.01, 10)),
-            "neumf": ((100.0, 10), (100.0, 10.0, 0.5, 1000.0, 15), (100.0, 10.0, 0.0, 1000.0, 10)),
-            "cdae": ((0.1, 15), (100.0, 10.0, 0.0, 0.1, 15), (100.0, 10.0, 0.0, 0.1, 15)),
-            "lightgcn": ((0.01, 10), (1000.0, 10.0, 1.0, 0.01, 10), (1000.0, 10.0, 1.0, 0.01, 10)),
-        },
-    ),
-    **_paper_rows(
-        "adressa",
-        {
-            "gmf": ((0.01, 10), (100.0, 10.0, 1.0, 0.0, 15), (1000.0, 10.0, 1.0, 0.01, 10)),
-            "neumf": ((1.0, 10), (1000.0, 10.0, 0.0, 1.0, 30), (100.0, 10.0, 1.0, 1.0, 30)),
-            "cdae": ((1.0, 50), (1000.0, 10.0, 0.0, 0.0, 50), (100.0, 10.0, 1.0, 0.0, 50)),
-            "lightgcn": ((0.01, 15), (10.0, 1000.0, 0.0, 10.0, 15), (1000.0, 10.0, 0.5, 0.01, 15)),
-        },
-    ),
-    # Synthetic: one setting for every model ("*"); C1 = C2 suits its dense, heavily
-    # corrupted interactions (README, "Synthetic default").
-    # Baselines start from the model's normal preset (λ0, epochs: the paper keeps the model's
-    # hyper-parameters across methods), then these entries. T-CE: ε_max from the DenoisingRec
-    # logs; Modcloth has 40 steps an epoch, so the drop rate ramps up over 400 steps, not
-    # 30,000. WBPR: exponent 0.25 (1.0 gives Recall@20 0.17 on Modcloth GMF; README).
-    ("modcloth", "*", "tce"): {"drop_rate": 0.1, "num_gradual": 400},
-    ("modcloth", "neumf", "tce"): {"drop_rate": 0.2, "num_gradual": 400},
-    ("modcloth", "*", "wbpr"): {"popularity_exponent": 0.25},
-    ("synthetic", "*", "normal"): {"l2": 0.01},
-    ("synthetic", "*", "dpi"): {"c1": 10.0, "c2": 10.0, "alpha": 0.0, "l2": 0.01},
-    ("synthetic", "*", "dvae"): {"c1": 10.0, "c2": 10.0, "alpha": 1.0, "l2": 0.01},
-}
-
 # Datasets that take another's hyper-parameters.
 _PRESET_SOURCE = {"synthetic-electronics": "electronics"}
-_METHOD_FIELDS = ("c1", "c2", "alpha", "drop_rate", "num_gradual", "beta", "popularity_exponent")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -246,15 +190,13 @@ def _update(section: ml_collections.ConfigDict, values: dict) -> None:
             section[key] = value
 
 
-def _preset(dataset: str, model: str, method: str) -> dict:
+def _preset(dataset: str, model: str, method_name: str) -> dict:
+    """The method's preset entries for (dataset, model), on top of its `preset_base`'s."""
     dataset = _PRESET_SOURCE.get(dataset, dataset)
-
-    def lookup(method: str) -> dict:
-        return _PRESETS.get((dataset, model, method), _PRESETS.get((dataset, "*", method), {}))
-
-    if method in BASELINES:
-        return {**lookup("normal"), **lookup(method)}
-    return lookup(method)
+    method = get_method(method_name)
+    base = _preset(dataset, model, method.preset_base) if method.preset_base else {}
+    own = method.presets.get((dataset, model), method.presets.get((dataset, "*"), {}))
+    return {**base, **own}
 
 
 def build_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -266,12 +208,9 @@ def build_config(arg: str | None = None) -> ml_collections.ConfigDict:
     _update(config, _MODEL_PRESETS[choice["model"]])
     config.method.name = choice["method"]
     config.method.mode = choice["mode"]
-    preset = _preset(choice["dataset"], choice["model"], choice["method"])
-    for key, value in preset.items():
-        section = config.method if key in _METHOD_FIELDS else config.train
+    method = get_method(choice["method"])
+    for key, value in _preset(choice["dataset"], choice["model"], method.name).items():
+        section = config.method if key in method.config_fields else config.train
         section[key] = value
-    if choice["method"] == "dvae":
-        normal = _preset(choice["dataset"], choice["model"], "normal")
-        config.method.prior_epochs = normal.get("num_epochs", config.train.num_epochs)
-        config.method.prior_l2 = normal.get("l2", config.train.l2)
+    method.complete_config(config, lambda name: _preset(choice["dataset"], choice["model"], name))
     return config

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 import dprec
-from dprec import metrics_io
+from dprec import rundir
 from dprec.data.dataset import InteractionData
 from dprec.models import init_model
 from dprec.specs import MethodSpec, RunSpec
@@ -75,7 +75,7 @@ def save_params(path: Path, params: Any) -> None:
     leaves = {str(i): np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(params))}
     buffer = io.BytesIO()
     np.savez(buffer, **leaves)
-    metrics_io.write_atomic_bytes(path, buffer.getvalue())
+    rundir.write_atomic_bytes(path, buffer.getvalue())
 
 
 def load_params(path: Path, template: Any) -> Any:

@@ -22,7 +22,6 @@ Default output: DIR/recommendations.csv.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
@@ -35,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dprec import evaluation
+from dprec.cli import OneLineErrorParser, run_tool
 from dprec.data.dataset import Interactions
 from dprec.errors import UserInputError
 from dprec.run_loading import LoadedRun, load_run
@@ -211,11 +211,12 @@ def write_streaming(blocks, out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="python -m dprec.recommend",
         description=__doc__.splitlines()[0],
         epilog="Score an export against the test set with --exclude train,valid (the test "
         "protocol: train and valid items masked, as in results.json's test metrics).",
+        tool="recommend",
     )
     parser.add_argument("--workdir", required=True, help="a trained run directory")
     parser.add_argument("--k", type=int, default=20, help="items per user (default 20)")
@@ -240,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         "source column, model or popularity) instead of skipping them",
     )
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         if args.k <= 0:
             raise UserInputError(f"--k must be positive, got {args.k}")
         out = Path(args.out or Path(args.workdir) / "recommendations.csv")
@@ -254,15 +256,14 @@ def main(argv: list[str] | None = None) -> int:
             run, request, args.k, args.exclude, with_source=args.cold is not None
         )
         rows = write_streaming(blocks, out)
-    except UserInputError as err:
-        print(f"recommend: error: {err}", file=sys.stderr)
-        return 2
-    cold = f", {request.n_cold} by popularity" if request.n_cold else ""
-    print(
-        f"wrote {rows} rows ({request.index.shape[0]} users{cold} × top {args.k}, "
-        f"--exclude {args.exclude}) to {out}"
-    )
-    return 0
+        cold = f", {request.n_cold} by popularity" if request.n_cold else ""
+        print(
+            f"wrote {rows} rows ({request.index.shape[0]} users{cold} × top {args.k}, "
+            f"--exclude {args.exclude}) to {out}"
+        )
+        return 0
+
+    return run_tool("recommend", body)
 
 
 if __name__ == "__main__":

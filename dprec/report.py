@@ -16,7 +16,6 @@ their seed: point it at the final runs, not at a hyper-parameter grid.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -26,19 +25,16 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from dprec import metrics_io
+from dprec import rundir
+from dprec.cli import OneLineErrorParser, run_tool
+from dprec.errors import UserInputError
+from dprec.methods import METHODS
+from dprec.metrics import metric_names
 
 VIEWS = ("paper", "warm")
-DEFAULT_METRICS = ("recall@5", "recall@20", "ndcg@5", "ndcg@20")
-METHOD_LABELS = {
-    "normal": "Normal",
-    "dpi": "DPI",
-    "dvae": "DVAE",
-    "wbpr": "WBPR",
-    "tce": "T-CE",
-    "rce": "R-CE",
-}
-METHOD_ORDER = ("Normal", "WBPR", "T-CE", "R-CE", "DPI", "DVAE")
+DEFAULT_METRICS = tuple(metric_names((5, 20)))
+METHOD_LABELS = {name: method.label for name, method in METHODS.items()}
+METHOD_ORDER = tuple(METHOD_LABELS.values())
 MODE_SUFFIX = {"dp": "-DP", "dn": "-DN"}
 MODEL_ORDER = ("gmf", "neumf", "cdae", "lightgcn")
 MODEL_LABELS = {"gmf": "GMF", "neumf": "NeuMF", "cdae": "CDAE", "lightgcn": "LightGCN", "mf": "MF"}
@@ -48,7 +44,7 @@ VIEW_TITLES = {"paper": "all test users (paper protocol)", "warm": "warm users"}
 CSV_COLUMNS = ["dataset", "view", "model", "method", "metric", "mean", "std", "n"]
 
 
-class ReportError(Exception):
+class ReportError(UserInputError):
     """Bad input (no runs, unknown metric); the message is the one line to print."""
 
 
@@ -70,8 +66,8 @@ def find_runs(root: str | Path) -> list[Run]:
     if not root.is_dir():
         raise ReportError(f"{root} is not a directory; pass a directory of run directories")
     runs = []
-    for results_file in sorted(root.rglob(metrics_io.RESULTS_FILE)):
-        config_file = results_file.parent / metrics_io.CONFIG_FILE
+    for results_file in sorted(root.rglob(rundir.RESULTS_FILE)):
+        config_file = results_file.parent / rundir.CONFIG_FILE
         if config_file.is_file():
             config = json.loads(config_file.read_text())
             runs.append(Run(results_file.parent, config, json.loads(results_file.read_text())))
@@ -249,12 +245,7 @@ def markdown_table(table: pd.DataFrame, dataset: str, view: str, metrics: Sequen
     for model in models:
         label = MODEL_LABELS.get(model, model)
         header += [f"{label} {short_metric(m)}" for m in metrics] + [f"{label} n"]
-    lines = [
-        f"### {dataset}, {VIEW_TITLES.get(view, view)}",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|---" * len(header) + "|",
-    ]
+    body = []
     for method in [*methods, *(r for r in rankers if r in set(part["method"]))]:
         cells = [method]
         for model in models:
@@ -263,8 +254,9 @@ def markdown_table(table: pd.DataFrame, dataset: str, view: str, metrics: Sequen
                 cells += ranker_cells(rows, metrics)
             else:
                 cells += method_cells(rows, model, metrics, best)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    title = f"### {dataset}, {VIEW_TITLES.get(view, view)}"
+    return "\n".join([title, "", *rundir.markdown_table(header, body)])
 
 
 def markdown_report(table: pd.DataFrame, metrics: Sequence[str], epoch: str = "best") -> str:
@@ -296,21 +288,15 @@ def parse_metrics(text: str) -> list[str]:
 def write_outputs(prefix: Path, markdown: str, table: pd.DataFrame) -> None:
     """PREFIX.md and PREFIX.csv, each written atomically."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    metrics_io.write_atomic(prefix.with_name(prefix.name + ".md"), markdown)
+    rundir.write_atomic(prefix.with_name(prefix.name + ".md"), markdown)
     csv = table.to_csv(index=False, lineterminator="\n")
-    metrics_io.write_atomic(prefix.with_name(prefix.name + ".csv"), csv)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (the usage is in --help)."""
-
-    def error(self, message: str):
-        print(f"report: error: {message}; see --help", file=sys.stderr)
-        sys.exit(2)
+    rundir.write_atomic(prefix.with_name(prefix.name + ".csv"), csv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="python -m dprec.report", description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(
+        prog="python -m dprec.report", description=__doc__.splitlines()[0], tool="report"
+    )
     parser.add_argument("runs_dir", type=Path, help="directory searched for run directories")
     parser.add_argument("--out", type=Path, help="output prefix (default RUNS_DIR/report)")
     parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated")
@@ -321,16 +307,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="test at the best validation epoch (default) or at the last epoch",
     )
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         metrics = parse_metrics(args.metrics)
         table = summarize(find_runs(args.runs_dir), metrics, key=RESULT_KEYS[args.epoch])
-    except ReportError as err:
-        print(f"report: error: {err}", file=sys.stderr)
-        return 2
-    markdown = markdown_report(table, metrics, args.epoch)
-    write_outputs(args.out or args.runs_dir / "report", markdown, table)
-    print(markdown, end="")
-    return 0
+        markdown = markdown_report(table, metrics, args.epoch)
+        write_outputs(args.out or args.runs_dir / "report", markdown, table)
+        print(markdown, end="")
+        return 0
+
+    return run_tool("report", body)
 
 
 if __name__ == "__main__":

@@ -1,32 +1,32 @@
-"""The models a method trains: target f, auxiliary g (DPI), noise models h and h', prior f'.
+"""The models a method trains (roles) and their initial parameters.
 
-`create_roles` initialises each role's parameters from its own key and returns the pure
-scoring functions per role. Role names: "target" (f), "aux" (g, DPI only), "noise_dp"
-(h = P(r̃=1 | r=0), trained in DP steps), "noise_dn" (h' = P(r̃=1 | r=1), trained in DN steps),
-and the frozen "prior" (f', DVAE only).
+Role names: "target" (f), "aux" (g, DPI), "noise_dp" (h = P(r̃=1 | r=0), trained in DP
+steps), "noise_dn" (h' = P(r̃=1 | r=1), trained in DN steps), and the frozen "prior" (f',
+DVAE). Which roles a run has is the method's choice (`Method.role_models`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 
 from dprec.models import ScoreFns, init_model, make_score_fns
-from dprec.specs import RunSpec
+from dprec.specs import ModelSpec
 
-DP, DN = 0, 1  # phase ids of the two sub-tasks
-NOISE_ROLE = {DP: "noise_dp", DN: "noise_dn"}  # the noise model each sub-task trains
+# Keys drawn for the trained roles: at least this many, so that adding a role to one method
+# does not change the initial parameters of another.
+_MIN_KEYS = 4
 
 
 @dataclasses.dataclass(frozen=True)
 class Roles:
     """Scoring functions and initial parameters per role.
 
-    score: role → ScoreFns for every role the method has ("noise_dp" and "noise_dn" share
-    one architecture); params: trained roles' initial parameters; frozen: never-trained
-    parameters ("prior").
+    score: role → ScoreFns for every role; params: trained roles' initial parameters;
+    frozen: never-trained parameters ("prior").
     """
 
     score: dict[str, ScoreFns]
@@ -35,29 +35,26 @@ class Roles:
 
 
 def create_roles(
-    spec: RunSpec, n_users: int, n_items: int, key: jax.Array, prior: Any = None
+    trained: Mapping[str, ModelSpec],
+    frozen_models: Mapping[str, ModelSpec],
+    n_users: int,
+    n_items: int,
+    key: jax.Array,
+    *,
+    frozen: Mapping[str, Any] | None = None,
 ) -> Roles:
-    """Initial parameters and scoring functions of every role of `spec.method`.
+    """Initialise every trained role from its own key (`trained` order) and score every role.
 
-    `prior` (DVAE only) holds the pretrained f' parameters, same architecture as f.
+    `frozen`: role → parameters of each of `frozen_models` (e.g. the pretrained prior); None
+    gives shape-only placeholders, for restoring a checkpoint into or for timing.
     """
-    keys = jax.random.split(key, 4)
-    target_def, target = init_model(spec.model, n_users, n_items, keys[0])
-    score = {"target": make_score_fns(target_def)}
-    params: dict[str, Any] = {"target": target}
-    frozen: dict[str, Any] = {}
-    method = spec.method
-    if not method.is_denoising:
-        return Roles(score=score, params=params, frozen=frozen)
-    noise_def, params["noise_dp"] = init_model(method.noise, n_users, n_items, keys[1])
-    _, params["noise_dn"] = init_model(method.noise, n_users, n_items, keys[2])
-    score["noise_dp"] = score["noise_dn"] = make_score_fns(noise_def)
-    if method.name == "dpi":
-        aux_def, params["aux"] = init_model(method.aux, n_users, n_items, keys[3])
-        score["aux"] = make_score_fns(aux_def)
-    else:
-        if prior is None:
-            raise ValueError("DVAE needs the pretrained prior f' parameters")
-        score["prior"] = score["target"]
-        frozen["prior"] = prior
-    return Roles(score=score, params=params, frozen=frozen)
+    keys = jax.random.split(key, max(_MIN_KEYS, len(trained)))
+    score, params, frozen_params = {}, {}, {}
+    for (role, model), role_key in zip(trained.items(), keys, strict=False):
+        graphdef, params[role] = init_model(model, n_users, n_items, role_key)
+        score[role] = make_score_fns(graphdef)
+    for role, model in frozen_models.items():
+        graphdef, placeholder = init_model(model, n_users, n_items, jax.random.key(0))
+        score[role] = make_score_fns(graphdef)
+        frozen_params[role] = placeholder if frozen is None else frozen[role]
+    return Roles(score=score, params=params, frozen=frozen_params)

@@ -11,15 +11,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jax
+import numpy as np
 
-from dprec import metrics_io
+from dprec import rundir
 from dprec.checkpoint import RunCheckpoints
 from dprec.data.dataset import InteractionData
 from dprec.data.registry import load_dataset
 from dprec.errors import UserInputError
-from dprec.models import init_model
-from dprec.specs import RunSpec, run_spec_from_config
+from dprec.pair_scores import role_logits, score_pairs
+from dprec.run_config import run_spec_from_config
+from dprec.specs import RunSpec
 from dprec.train import Setup, create_setup
 
 
@@ -27,7 +28,8 @@ from dprec.train import Setup, create_setup
 class LoadedRun:
     """A run directory with its trained parameters.
 
-    best_params: every trained role's parameters at the best validation epoch.
+    best_params: every trained role's parameters at the best validation epoch;
+    setup.initial_state is the restored last state.
     """
 
     path: Path
@@ -39,9 +41,16 @@ class LoadedRun:
 
     def target_logits(self, users, items):
         """f's logits for pairs (arrays `[N]`) with the best-epoch parameters."""
-        score = self.setup.roles.score["target"]
-        params = self.best_params["target"]
-        return score.pair(params, score.encode(params, self.setup.graph, None), users, items)
+        logits = role_logits(self.setup.roles.score["target"])
+        return logits(self.best_params["target"], self.setup.graph, users, items)
+
+    def training_logits(self) -> np.ndarray:
+        """f's logits `[N]` on every training interaction (best-epoch parameters)."""
+        train = self.data.train
+        logits = role_logits(self.setup.roles.score["target"])
+        return score_pairs(
+            logits, self.best_params["target"], self.setup.graph, train.users, train.items
+        )
 
 
 def load_run(workdir: str | Path) -> LoadedRun:
@@ -51,7 +60,7 @@ def load_run(workdir: str | Path) -> LoadedRun:
       UserInputError: no such run directory, or it has no checkpoint yet.
     """
     path = Path(workdir)
-    config_file = path / metrics_io.CONFIG_FILE
+    config_file = path / rundir.CONFIG_FILE
     if not config_file.is_file():
         raise UserInputError(f"{path} is not a run directory (no config.json); pass --workdir DIR")
     spec = run_spec_from_config(json.loads(config_file.read_text()))
@@ -59,10 +68,10 @@ def load_run(workdir: str | Path) -> LoadedRun:
     if checkpoints.latest_epoch() is None:
         raise UserInputError(f"{path} has no checkpoint; train it with --workdir first")
     data = load_dataset(spec.data)
-    prior_like = None
-    if spec.method.name == "dvae":  # shape only: the checkpoint holds the real prior
-        _, prior_like = init_model(spec.model, data.n_users, data.n_items, jax.random.key(0))
-    setup = create_setup(spec, data, prior_params=prior_like)
-    epoch, state, best, _ = checkpoints.restore(setup.state)
-    setup = dataclasses.replace(setup, state=state)
+    setup = create_setup(spec, data)  # frozen roles: placeholders the checkpoint overwrites
+    try:
+        epoch, state, best, _ = checkpoints.restore(setup.initial_state)
+    finally:
+        checkpoints.close()
+    setup = dataclasses.replace(setup, initial_state=state)
     return LoadedRun(path=path, spec=spec, data=data, setup=setup, best_params=best, epoch=epoch)

@@ -38,22 +38,6 @@ def shard_epoch(arrays: Any, mesh: Mesh) -> Any:
     return jax.device_put(arrays, NamedSharding(mesh, PartitionSpec(None, DATA_AXIS)))
 
 
-def put_graph(arrays: dict[str, np.ndarray], n_users: int, n_items: int, mesh: Mesh):
-    """A `Graph` whose edge arrays are split across the devices of `mesh` (the edge count must
-    be a multiple of the device count: see `graph.adjacency.pad_edges`)."""
-    from dprec.graph.adjacency import Graph  # local: graph imports data, not sharding
-
-    edges = jax.device_put(arrays, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
-    return Graph(
-        users=edges["users"],
-        items=edges["items"],
-        weights=edges["weights"],
-        n_users=n_users,
-        n_items=n_items,
-        mesh=mesh if mesh.devices.size > 1 else None,
-    )
-
-
 def sum_over_edge_shards(fn: Callable[..., Any], mesh: Mesh | None, edges: tuple, dense: tuple):
     """`fn(*edges, *dense)` summed over edges split across `mesh`.
 

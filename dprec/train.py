@@ -18,21 +18,22 @@ import numpy as np
 import optax
 import tqdm
 
-from dprec import interpretation, metrics_io, prior, sharding
-from dprec.checkpoint import RunCheckpoints
-from dprec.data.batches import make_epoch_batches, padded_batch_size
+from dprec import interpretation, rundir, sharding
+from dprec.checkpoint import CheckpointMeta, RunCheckpoints
+from dprec.data.batches import epoch_batches, padded_batch_size
 from dprec.data.dataset import InteractionData, check_ks_against_data
 from dprec.data.registry import load_dataset
-from dprec.data.sampling import PositiveSet, popularity_distribution
-from dprec.data.touched import touched_rows
+from dprec.data.sampling import PositiveSet
 from dprec.errors import TrainingError, UserInputError
 from dprec.evaluator import Evaluator, create_evaluator
-from dprec.graph.adjacency import Graph, build_graph_arrays
-from dprec.models import GRAPH_MODELS
-from dprec.roles import Roles, create_roles
-from dprec.specs import RunSpec, run_spec_from_config
+from dprec.graph.adjacency import Graph, build_graph_arrays, put_graph
+from dprec.methods import get_method
+from dprec.methods.base import Method
+from dprec.roles import Roles
+from dprec.run_config import run_spec_from_config
+from dprec.specs import RunSpec
 from dprec.state import TrainState, create_train_state
-from dprec.steps import make_epoch_fn, make_method_train_step, role_tables
+from dprec.steps import make_epoch_fn
 
 _log = logging.getLogger(__name__)
 _PACKAGES = ("dprec", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "ml-collections")
@@ -54,59 +55,113 @@ def check_spec_against_data(spec: RunSpec, data: InteractionData) -> None:
     check_ks_against_data(spec.eval.ks, data)
 
 
-def negative_distribution(spec: RunSpec, data: InteractionData) -> np.ndarray | None:
-    """WBPR draws negatives ∝ popularity ** exponent; every other method uniformly (None)."""
-    if spec.method.name != "wbpr":
-        return None
-    return popularity_distribution(data.item_popularity(), spec.method.popularity_exponent)
-
-
-def epoch_batches(
-    spec: RunSpec,
-    data: InteractionData,
-    positives: PositiveSet,
-    epoch: int,
-    batch_size: int,
-    item_probs: np.ndarray | None = None,
-    *,
-    multiple: int = 1,
-) -> dict[str, np.ndarray]:
-    """The host arrays of one epoch; seeded by (seed, epoch) so any epoch can be redrawn.
-
-    In the lazy update mode they include each batch's touched rows (`data.touched`), padded
-    to a multiple of `multiple` (the device count).
-    """
-    rng = np.random.default_rng([spec.seed, epoch])
-    batches = make_epoch_batches(
-        rng,
-        data.train.users,
-        data.train.items,
-        positives,
-        batch_size=batch_size,
-        num_negatives=spec.train.num_negatives,
-        item_probs=item_probs,
-    )
-    arrays = {
-        "users": batches.users,
-        "pos_items": batches.pos_items,
-        "neg_items": batches.neg_items,
-        "mask": batches.mask,
-    }
-    if role_tables(spec):
-        arrays |= touched_rows(
-            **arrays, n_users=data.n_users, n_items=data.n_items, multiple=multiple
-        )
-    return arrays
-
-
 def format_metrics(values: dict[str, Any]) -> str:
     """'recall@5 0.1234 ndcg@5 ...' for a progress line."""
     return " ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "users" and v is not None)
 
 
 @dataclasses.dataclass
+class Setup:
+    """Everything the epoch loop needs, built once per run (see `create_setup`)."""
+
+    spec: RunSpec
+    data: InteractionData
+    method: Method
+    mesh: Any
+    batch_size: int  # padded to a multiple of the device count
+    roles: Roles
+    initial_state: TrainState
+    epoch_fn: Callable[..., Any]
+    evaluator: Evaluator
+    positives: PositiveSet
+    graph: Graph | None  # the training adjacency on the mesh, for graph models
+    negative_probs: np.ndarray | None  # item distribution of sampled negatives (None: uniform)
+
+    def host_batches(self, epoch: int) -> dict[str, np.ndarray]:
+        """Epoch `epoch`'s batches as host arrays `[n_batches, B, ...]`."""
+        return epoch_batches(
+            self.data,
+            self.positives,
+            seed=self.spec.seed,
+            epoch=epoch,
+            batch_size=self.batch_size,
+            num_negatives=self.spec.train.num_negatives,
+            item_probs=self.negative_probs,
+            with_touched_rows=bool(self.method.lazy_tables(self.spec)),
+            multiple=sharding.num_shards(self.mesh),
+        )
+
+    def batches(self, epoch: int) -> dict[str, Any]:
+        """Epoch `epoch`'s batches, sampled on the host and placed on the mesh."""
+        return sharding.shard_epoch(self.host_batches(epoch), self.mesh)
+
+
+def create_setup(
+    spec: RunSpec,
+    data: InteractionData,
+    *,
+    frozen_params: dict[str, Any] | None = None,
+    mesh: Any = None,
+) -> Setup:
+    """Mesh, roles, initial state, graph, the jitted epoch function and the evaluator.
+
+    `frozen_params`: the method's frozen roles (DVAE's pretrained prior); None gives them
+    shape-only placeholders (to restore a checkpoint into, or for timing). `mesh`: default
+    all local devices.
+    """
+    method = get_method(spec.method.name)
+    mesh = sharding.create_mesh() if mesh is None else mesh
+    shards = sharding.num_shards(mesh)
+    graph = None
+    if method.uses_graph(spec):
+        train = data.train
+        arrays = build_graph_arrays(train.users, train.items, data.n_users, data.n_items, shards)
+        graph = put_graph(arrays, data.n_users, data.n_items, mesh)
+    init_key, train_key = jax.random.split(jax.random.key(spec.seed))
+    roles = method.create_roles(spec, data.n_users, data.n_items, init_key, frozen_params)
+    optimizer = optax.adam(spec.train.learning_rate)
+    state = create_train_state(roles.params, optimizer, train_key, frozen=roles.frozen)
+    step = method.make_train_step(spec, roles, optimizer, n_users=data.n_users)
+    return Setup(
+        spec=spec,
+        data=data,
+        method=method,
+        mesh=mesh,
+        batch_size=padded_batch_size(spec.train.batch_size, shards),
+        roles=roles,
+        initial_state=sharding.replicate(state, mesh),
+        epoch_fn=make_epoch_fn(step),
+        evaluator=create_evaluator(data, spec.eval, roles.score["target"], graph),
+        positives=PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items),
+        graph=graph,
+        negative_probs=method.negative_probs(spec, data),
+    )
+
+
+@dataclasses.dataclass
+class Best:
+    """The best validation epoch so far; `params` None until an epoch was validated."""
+
+    epoch: int = 0
+    value: float = -np.inf
+    valid: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass
+class _Progress:
+    """What the loop carries from epoch to epoch (and through a checkpoint)."""
+
+    state: TrainState
+    best: Best
+    epoch_seconds: list[float]
+    eval_seconds: list[float]
+    first_epoch: int = 1
+
+
+@dataclasses.dataclass
 class FitResult:
-    """What `fit` returns: the results dict, the roles, and the parameters to keep."""
+    """What `fit` returns: the results dict, the setup, and the parameters to keep."""
 
     results: dict[str, Any]
     setup: Setup
@@ -114,76 +169,63 @@ class FitResult:
     state: TrainState  # the state after the last epoch
 
 
-@dataclasses.dataclass
-class Setup:
-    """Everything the epoch loop needs, built once per run (see `create_setup`)."""
-
-    mesh: Any
-    batch_size: int  # padded to a multiple of the device count
-    roles: Roles
-    state: TrainState
-    epoch_fn: Callable[..., Any]
-    evaluator: Evaluator
-    positives: PositiveSet
-    graph: Graph | None  # the training adjacency on the mesh, for graph models
-    negative_probs: np.ndarray | None  # item distribution of sampled negatives (None: uniform)
-
-    def batches(self, spec: RunSpec, data: InteractionData, epoch: int) -> dict[str, Any]:
-        """Epoch `epoch`'s batches, sampled on the host and placed on the mesh."""
-        host = epoch_batches(
-            spec,
-            data,
-            self.positives,
-            epoch,
-            self.batch_size,
-            self.negative_probs,
-            multiple=sharding.num_shards(self.mesh),
+def _resume(setup: Setup, checkpoints: RunCheckpoints | None, log_prefix: str) -> _Progress:
+    """The progress after the last committed checkpoint, or a fresh start."""
+    fresh = _Progress(state=setup.initial_state, best=Best(), epoch_seconds=[], eval_seconds=[])
+    if checkpoints is None or checkpoints.latest_epoch() is None:
+        return fresh
+    done, state, best_params, meta = checkpoints.restore(setup.initial_state)
+    if meta.data_fingerprint != setup.data.fingerprint:
+        raise UserInputError(
+            "the workdir's checkpoint was made on other data; pass another --workdir"
         )
-        return sharding.shard_epoch(host, self.mesh)
+    _log.info("%sresuming after epoch %d", log_prefix, done)
+    best = Best(
+        epoch=meta.best_epoch,
+        value=-np.inf if meta.best_value is None else meta.best_value,
+        valid=meta.best_valid,
+        params=best_params if meta.best_epoch else None,
+    )
+    return _Progress(state, best, meta.epoch_seconds, meta.eval_seconds, first_epoch=done + 1)
 
 
-def uses_graph(spec: RunSpec) -> bool:
-    """Whether any model of the run reads the training adjacency (CDAE, LightGCN)."""
-    names = {spec.model.name}
-    if spec.method.is_denoising:
-        names |= {spec.method.noise.name} | (
-            {spec.method.aux.name} if spec.method.name == "dpi" else set()
-        )
-    return bool(names & GRAPH_MODELS)
+def _save(checkpoints: RunCheckpoints, epoch: int, progress: _Progress, fingerprint: str):
+    best = progress.best
+    meta = CheckpointMeta(
+        best_epoch=best.epoch,
+        best_valid=best.valid,
+        best_value=None if best.params is None else best.value,
+        epoch_seconds=progress.epoch_seconds,
+        eval_seconds=progress.eval_seconds,
+        data_fingerprint=fingerprint,
+    )
+    best_params = progress.state.params if best.params is None else best.params
+    checkpoints.save(epoch, progress.state, best_params, meta)
 
 
-def create_setup(spec: RunSpec, data: InteractionData, *, prior_params: Any = None) -> Setup:
-    """Mesh, roles, initial state, graph, the jitted epoch function and the evaluator."""
-    mesh = sharding.create_mesh()
-    shards = sharding.num_shards(mesh)
-    batch_size = padded_batch_size(spec.train.batch_size, shards)
-    graph = None
-    if uses_graph(spec):
-        arrays = build_graph_arrays(data, multiple=shards)
-        graph = sharding.put_graph(arrays, data.n_users, data.n_items, mesh)
-    init_key, train_key = jax.random.split(jax.random.key(spec.seed))
-    roles = create_roles(spec, data.n_users, data.n_items, init_key, prior=prior_params)
-    optimizer = optax.adam(spec.train.learning_rate)
-    state = create_train_state(roles.params, optimizer, train_key, frozen=roles.frozen)
-    step = make_method_train_step(spec, roles, optimizer, n_users=data.n_users)
-    return Setup(
-        mesh=mesh,
-        batch_size=batch_size,
-        roles=roles,
-        state=sharding.replicate(state, mesh),
-        epoch_fn=make_epoch_fn(step),
-        evaluator=create_evaluator(data, spec.eval, roles.score["target"], graph),
-        positives=PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items),
-        graph=graph,
-        negative_probs=negative_distribution(spec, data),
+def _report_epoch(bar, spec: RunSpec, log_prefix: str, record: dict[str, Any]) -> None:
+    """The epoch's progress-bar postfix in a terminal, else one log line."""
+    selection, valid = spec.eval.selection_metric, record["valid"]
+    if bar is not None:
+        bar.set_postfix(loss=f"{record['loss']:.4f}", **{selection: f"{valid[selection]:.4f}"})
+        return
+    _log.info(
+        "%sepoch %d/%d loss %.4f | valid %s | %.2fs train %.2fs eval",
+        log_prefix,
+        record["epoch"],
+        spec.train.num_epochs,
+        record["loss"],
+        format_metrics(valid),
+        record["epoch_seconds"],
+        record["eval_seconds"],
     )
 
 
-def _check_finite_loss(spec: RunSpec, epoch: int, loss: float, log_prefix: str) -> None:
+def _check_finite_loss(spec: RunSpec, epoch: int, loss: float) -> None:
     """Stop a diverged run before it writes results from NaN parameters."""
     if not math.isfinite(loss):
         raise TrainingError(
-            f"{log_prefix}the training loss became {loss} in epoch {epoch}; lower "
+            f"the training loss became {loss} in epoch {epoch}; lower "
             f"--config.train.learning_rate (now {spec.train.learning_rate}) or the loss "
             f"weights (--config.method.c1/c2, now {spec.method.c1}/{spec.method.c2}), or check "
             "the data"
@@ -217,132 +259,97 @@ class _checkpoint_policy:  # noqa: N801 (used like a function)
         self._save_seconds = self._saved_at - self._save_started
 
 
+def _run_epoch(setup: Setup, progress: _Progress, epoch: int) -> dict[str, Any]:
+    """Train and validate one epoch; updates `progress` and returns the epoch's record."""
+    spec, evaluator = setup.spec, setup.evaluator
+    tic = time.perf_counter()
+    progress.state, logs = setup.epoch_fn(progress.state, setup.batches(epoch), setup.graph)
+    logs = {k: float(v) for k, v in jax.device_get(logs).items()}
+    progress.epoch_seconds.append(time.perf_counter() - tic)
+    _check_finite_loss(spec, epoch, logs["loss"])
+    tic = time.perf_counter()
+    valid = evaluator.validate(progress.state.params["target"])
+    progress.eval_seconds.append(time.perf_counter() - tic)
+    extra = {}
+    if spec.eval.test_every_epoch:
+        extra["test_paper"] = evaluator.test_paper(progress.state.params["target"])
+    value = valid[spec.eval.selection_metric]
+    if value is not None and value > progress.best.value:
+        # Copy: the next epoch donates the state's buffers.
+        params = jax.tree.map(lambda x: x.copy(), progress.state.params)
+        progress.best = Best(epoch=epoch, value=value, valid=valid, params=params)
+    return {
+        "epoch": epoch,
+        "step": int(progress.state.step),
+        **logs,
+        "valid": valid,
+        **extra,
+        "epoch_seconds": progress.epoch_seconds[-1],
+        "eval_seconds": progress.eval_seconds[-1],
+    }
+
+
+def _results(setup: Setup, progress: _Progress, start: float) -> tuple[dict[str, Any], Best]:
+    """The results dict (test at the best and the last epoch) and the final best epoch."""
+    spec, data, evaluator, state = setup.spec, setup.data, setup.evaluator, progress.state
+    best = progress.best
+    if best.params is None:  # no validation user: fall back to the last epoch
+        valid = evaluator.validate(state.params["target"])
+        best = Best(epoch=spec.train.num_epochs, valid=valid, params=state.params)
+    results = {
+        "best_epoch": best.epoch,
+        "epochs_run": spec.train.num_epochs,
+        "test": evaluator.test(best.params["target"]),
+        "test_last": evaluator.test(state.params["target"]),
+        "valid": best.valid,
+        "selection_metric": spec.eval.selection_metric,
+        "seed": spec.seed,
+        "data_fingerprint": data.fingerprint,
+        "timing": {
+            "epoch_seconds_median": statistics.median(progress.epoch_seconds),
+            "eval_seconds": statistics.median(progress.eval_seconds),
+            "total_seconds": time.perf_counter() - start,
+        },
+    }
+    return results, best
+
+
 def fit(
     spec: RunSpec,
     data: InteractionData,
     *,
-    prior_params: Any = None,
+    frozen_params: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     log_prefix: str = "",
     checkpoints: RunCheckpoints | None = None,
+    mesh: Any = None,
 ) -> FitResult:
     """Train `spec` on `data`, validate every epoch and test at the best and the last epoch.
 
-    `prior_params` is the frozen DVAE prior f'. `on_epoch` receives each epoch's record.
-    With `checkpoints`, the loop resumes after the last committed epoch and commits every
-    `spec.train.checkpoint_every` epochs (and after the last); the resumed run ends with the
-    same metrics as an uninterrupted one.
+    `frozen_params` are the method's frozen roles (DVAE's prior f'). `on_epoch` receives each
+    epoch's record. With `checkpoints`, the loop resumes after the last committed epoch and
+    commits by `spec.train.checkpoint_every` (and after the last); the resumed run
+    ends with the same metrics as an uninterrupted one. `mesh`: default all local devices.
     """
     start = time.perf_counter()
-    setup = create_setup(spec, data, prior_params=prior_params)
-    state, epoch_fn, evaluator = setup.state, setup.epoch_fn, setup.evaluator
-
-    selection = spec.eval.selection_metric
-    best = {"epoch": 0, "value": -np.inf, "params": None, "valid": None}
-    epoch_seconds, eval_seconds = [], []
-    first_epoch = 1
-    if checkpoints is not None and checkpoints.latest_epoch() is not None:
-        done, state, best_params, meta = checkpoints.restore(state)
-        if meta["data_fingerprint"] != data.fingerprint:
-            raise UserInputError(
-                "the workdir's checkpoint was made on other data; pass another --workdir"
-            )
-        best = {
-            "epoch": meta["best_epoch"],
-            "valid": meta["best_valid"],
-            "value": -np.inf if meta["best_value"] is None else meta["best_value"],
-            "params": best_params if meta["best_epoch"] else None,
-        }
-        epoch_seconds, eval_seconds = meta["epoch_seconds"], meta["eval_seconds"]
-        first_epoch = done + 1
-        _log.info("%sresuming after epoch %d", log_prefix, done)
+    setup = create_setup(spec, data, frozen_params=frozen_params, mesh=mesh)
+    progress = _resume(setup, checkpoints, log_prefix)
     checkpoint_due = _checkpoint_policy(spec.train.checkpoint_every, spec.train.num_epochs)
-    epochs = range(first_epoch, spec.train.num_epochs + 1)
+    epochs = range(progress.first_epoch, spec.train.num_epochs + 1)
     bar = None
     if sys.stderr.isatty():  # a progress bar in a terminal; plain lines in logs and batch jobs
         bar = tqdm.tqdm(epochs, desc=f"{log_prefix}epochs", unit="epoch", leave=False)
         epochs = bar
     for epoch in epochs:
-        tic = time.perf_counter()
-        state, logs = epoch_fn(state, setup.batches(spec, data, epoch), setup.graph)
-        logs = {k: float(v) for k, v in jax.device_get(logs).items()}
-        epoch_seconds.append(time.perf_counter() - tic)
-        _check_finite_loss(spec, epoch, logs["loss"], log_prefix)
-
-        tic = time.perf_counter()
-        valid = evaluator.validate(state.params["target"])
-        eval_seconds.append(time.perf_counter() - tic)
-        extra = {}
-        if spec.eval.test_every_epoch:
-            extra["test_paper"] = evaluator.test_paper(state.params["target"])
-        if valid[selection] is not None and valid[selection] > best["value"]:
-            # Copy: the next epoch donates the state's buffers.
-            best = {
-                "epoch": epoch,
-                "value": valid[selection],
-                "valid": valid,
-                "params": jax.tree.map(lambda x: x.copy(), state.params),
-            }
-        if bar is not None:
-            bar.set_postfix(loss=f"{logs['loss']:.4f}", **{selection: f"{valid[selection]:.4f}"})
-        if bar is None:
-            _log.info(
-                "%sepoch %d/%d loss %.4f | valid %s | %.2fs train %.2fs eval",
-                log_prefix,
-                epoch,
-                spec.train.num_epochs,
-                logs["loss"],
-                format_metrics(valid),
-                epoch_seconds[-1],
-                eval_seconds[-1],
-            )
+        record = _run_epoch(setup, progress, epoch)
+        _report_epoch(bar, spec, log_prefix, record)
         if on_epoch:
-            on_epoch(
-                {
-                    "epoch": epoch,
-                    "step": int(state.step),
-                    **logs,
-                    "valid": valid,
-                    **extra,
-                    "epoch_seconds": epoch_seconds[-1],
-                    "eval_seconds": eval_seconds[-1],
-                }
-            )
+            on_epoch(record)
         if checkpoints is not None and checkpoint_due(epoch):
-            meta = {
-                "best_epoch": best["epoch"],
-                "best_valid": best["valid"],
-                "best_value": None if best["params"] is None else best["value"],
-                "epoch_seconds": epoch_seconds,
-                "eval_seconds": eval_seconds,
-                "data_fingerprint": data.fingerprint,
-            }
-            best_params = state.params if best["params"] is None else best["params"]
-            checkpoints.save(epoch, state, best_params, meta)
+            _save(checkpoints, epoch, progress, data.fingerprint)
             checkpoint_due.saved()
-
-    if best["params"] is None:  # no validation user: fall back to the last epoch
-        best = {
-            "epoch": spec.train.num_epochs,
-            "params": state.params,
-            "valid": evaluator.validate(state.params["target"]),
-        }
-    results = {
-        "best_epoch": best["epoch"],
-        "epochs_run": spec.train.num_epochs,
-        "test": evaluator.test(best["params"]["target"]),
-        "test_last": evaluator.test(state.params["target"]),
-        "valid": best["valid"],
-        "selection_metric": selection,
-        "seed": spec.seed,
-        "data_fingerprint": data.fingerprint,
-        "timing": {
-            "epoch_seconds_median": statistics.median(epoch_seconds),
-            "eval_seconds": statistics.median(eval_seconds),
-            "total_seconds": time.perf_counter() - start,
-        },
-    }
-    return FitResult(results=results, setup=setup, best_params=best["params"], state=state)
+    results, best = _results(setup, progress, start)
+    return FitResult(results=results, setup=setup, best_params=best.params, state=progress.state)
 
 
 def train_and_evaluate(config: Any, workdir: str | None) -> dict[str, Any]:
@@ -357,48 +364,54 @@ def train_and_evaluate(config: Any, workdir: str | None) -> dict[str, Any]:
     """
     spec = run_spec_from_config(config)
     config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    return run(spec, workdir, config_dict)
+    return run_spec(spec, workdir, config_dict)
 
 
-def run(
+def _open_writer(
+    workdir: str, spec: RunSpec, data: InteractionData, config_dict: dict[str, Any], resume
+) -> rundir.RunWriter:
+    writer = rundir.RunWriter(workdir, resume_epoch=resume)
+    run_info = {
+        "seed": spec.seed,
+        "data_fingerprint": data.fingerprint,
+        "data_summary": data.summary(),
+        "versions": versions(),
+        "devices": [str(d) for d in jax.local_devices()],
+    }
+    writer.write_config(config_dict, run_info)
+    return writer
+
+
+def run_spec(
     spec: RunSpec, workdir: str | None, config_dict: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """`train_and_evaluate` for an already unpacked `RunSpec`."""
     start = time.perf_counter()
-    checkpoints = resume_epoch = None
+    checkpoints = resume = None
     if workdir is not None:
-        metrics_io.check_workdir(workdir)
-        if metrics_io.has_checkpoints(workdir):
-            metrics_io.check_same_config(workdir, config_dict or {})
+        rundir.check_workdir(workdir)
+        if rundir.has_checkpoints(workdir):
+            rundir.check_same_config(workdir, config_dict or {})
             checkpoints = RunCheckpoints(workdir)
             checkpoints.verify_latest()  # before any file of the run directory is touched
-            resume_epoch = checkpoints.latest_epoch()
+            resume = checkpoints.latest_epoch()
         else:
-            metrics_io.check_no_finished_run(workdir)
+            rundir.check_no_finished_run(workdir)
+    method = get_method(spec.method.name)
     data = load_dataset(spec.data)
     check_spec_against_data(spec, data)
     _log.info("data %s: %s (fingerprint %s)", spec.data.name, data.summary(), data.fingerprint)
-    prior_params = None
-    if spec.method.name == "dvae":
-        prior_params = prior.pretrained_prior(spec, data, fit_fn=fit)
-
-    writer = None
-    if workdir is not None:
-        checkpoints = checkpoints or RunCheckpoints(workdir)
-        writer = metrics_io.RunWriter(workdir, resume_epoch=resume_epoch)
-        run_info = {
-            "seed": spec.seed,
-            "data_fingerprint": data.fingerprint,
-            "data_summary": data.summary(),
-            "versions": versions(),
-            "devices": [str(d) for d in jax.local_devices()],
-        }
-        writer.write_config(config_dict or {}, run_info)
+    frozen_params = method.pretrain_frozen(spec, data, fit_fn=fit)
+    if workdir is not None and checkpoints is None:
+        checkpoints = RunCheckpoints(workdir)
     try:
+        writer = None
+        if workdir is not None:
+            writer = _open_writer(workdir, spec, data, config_dict or {}, resume)
         fitted = fit(
             spec,
             data,
-            prior_params=prior_params,
+            frozen_params=frozen_params,
             on_epoch=writer.log_epoch if writer else None,
             checkpoints=checkpoints,
         )
@@ -406,9 +419,10 @@ def run(
         if checkpoints is not None:
             checkpoints.close()
     results = fitted.results
-    if spec.method.is_denoising:
+    if method.is_denoising:
+        setup = fitted.setup
         table = interpretation.real_positive_table(
-            spec.method.name, fitted.setup.roles, fitted.best_params, data, fitted.setup.graph
+            method, setup.roles, fitted.best_params, data, setup.graph
         )
         results["interpretation"] = interpretation.summarize_table(table)
         if writer:
@@ -423,10 +437,10 @@ def run(
         format_metrics(test["popularity_paper"]),
     )
     if writer:
-        writer.write_results(results, metrics_io.results_table(results, spec.eval.ks))
+        writer.write_results(results, rundir.results_table(results, spec.eval.ks))
         _log.info(
             "results: %s (table: %s)",
-            writer.path / metrics_io.RESULTS_FILE,
-            writer.path / metrics_io.RESULTS_TABLE_FILE,
+            writer.path / rundir.RESULTS_FILE,
+            writer.path / rundir.RESULTS_TABLE_FILE,
         )
     return results

@@ -11,7 +11,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from dprec import specs, train
+from dprec import run_config, specs, train
 from dprec.data.registry import load_dataset
 
 data_spec = specs.DataSpec(
@@ -31,7 +31,7 @@ spec = specs.RunSpec(
     train=specs.TrainSpec(num_epochs=30, batch_size=512, l2=0.01),
     eval=specs.EvalSpec(ks=(5, 20)),
 )
-specs.validate_run_spec(spec)
+run_config.validate_run_spec(spec)
 
 # %% 3. Train: `fit` runs the jitted epochs, validates each epoch and tests at the best one.
 fitted = train.fit(spec, data)
@@ -50,7 +50,7 @@ print("top items of users 0-2:", np.argsort(-np.asarray(scores), axis=1)[:, :5])
 from dprec import interpretation  # noqa: E402
 
 table = interpretation.real_positive_table(
-    "dpi", fitted.setup.roles, fitted.best_params, data, fitted.setup.graph
+    fitted.setup.method, fitted.setup.roles, fitted.best_params, data, fitted.setup.graph
 )
 print(interpretation.summarize_table(table))
 

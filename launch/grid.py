@@ -40,7 +40,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dprec import metrics_io
+from dprec import rundir
+from dprec.cli import OneLineErrorParser, run_tool
+from dprec.errors import UserInputError
 
 REPO = Path(__file__).resolve().parents[1]
 INDEX_FILE = "grid.json"
@@ -53,7 +55,7 @@ _MAX_NAME = 200  # below the usual 255-byte file-name limit, leaving room for a 
 _PRINT_LOCK = threading.Lock()
 
 
-class GridError(Exception):
+class GridError(UserInputError):
     """Bad command-line input or run directory; the message is the one line to print."""
 
 
@@ -178,7 +180,7 @@ def resolve_config(arg: str, cwd: Path | None = None) -> str:
 
 def is_complete(run_dir: Path) -> bool:
     """A run is complete iff its results.json exists (dprec writes it last, atomically)."""
-    return (run_dir / metrics_io.RESULTS_FILE).is_file()
+    return (run_dir / rundir.RESULTS_FILE).is_file()
 
 
 def pending_runs(out: Path, names: Iterable[str]) -> list[str]:
@@ -244,7 +246,7 @@ def write_index(plan: Plan) -> None:
     """Create OUT and write (atomically) its grid.json; run directories are left to dprec."""
     plan.out.mkdir(parents=True, exist_ok=True)
     index = merged_index(plan, read_index(plan.out))
-    metrics_io.write_json(plan.out / INDEX_FILE, index)
+    rundir.write_json(plan.out / INDEX_FILE, index)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,7 +384,7 @@ def write_array_script(plan: Plan, script: Path) -> int:
     write_index(plan)
     (plan.out / LOG_DIR).mkdir(exist_ok=True)  # SLURM does not create --output directories
     script.parent.mkdir(parents=True, exist_ok=True)
-    metrics_io.write_atomic(script, array_script(plan, todo, script, sys.executable))
+    rundir.write_atomic(script, array_script(plan, todo, script, sys.executable))
     script.chmod(script.stat().st_mode | 0o111)
     say(f"wrote {script}: {len(todo)} tasks ({skipped} complete runs left out)")
     say(f"submit with: sbatch --array=0-{len(todo) - 1} {script}")
@@ -404,7 +406,7 @@ def load_runs(directory: Path) -> list[dict[str, Any]]:
     listed = (read_index(directory) or {}).get("runs", {})
     runs = []
     for run_dir in sorted(p for p in directory.iterdir() if p.is_dir() and is_complete(p)):
-        results = json.loads((run_dir / metrics_io.RESULTS_FILE).read_text())
+        results = json.loads((run_dir / rundir.RESULTS_FILE).read_text())
         runs.append(
             {"name": run_dir.name, "overrides": listed.get(run_dir.name), "results": results}
         )
@@ -495,16 +497,8 @@ def seed_plan(
 # Command line
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (the usage is in --help)."""
-
-    def error(self, message: str):
-        print(f"grid: error: {message}; see --help", file=sys.stderr)
-        sys.exit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(description=__doc__.splitlines()[0], tool="grid")
     parser.add_argument("--config", help="dprec config, e.g. configs/default.py:model=gmf")
     parser.add_argument("--out", help="directory of the run directories")
     parser.add_argument("--grid", action="append", default=[], help="KEY=V1,V2,... (repeat)")
@@ -543,20 +537,20 @@ def select(args: argparse.Namespace) -> Plan | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.jobs < 1:
-            raise GridError(f"--jobs must be at least 1, not {args.jobs}")
-        plan = select(args) if args.select is not None else grid_plan(args)
-        if plan is None:
-            return 0
-        if args.dry_run:
-            return dry_run(plan)
-        if args.array_script is not None:
-            return write_array_script(plan, args.array_script)
-        return execute(plan, args.jobs)
-    except GridError as err:
-        print(f"grid: error: {err}", file=sys.stderr)
-        return 2
+    return run_tool("grid", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise GridError(f"--jobs must be at least 1, not {args.jobs}")
+    plan = select(args) if args.select is not None else grid_plan(args)
+    if plan is None:
+        return 0
+    if args.dry_run:
+        return dry_run(plan)
+    if args.array_script is not None:
+        return write_array_script(plan, args.array_script)
+    return execute(plan, args.jobs)
 
 
 if __name__ == "__main__":

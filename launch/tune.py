@@ -48,7 +48,7 @@ for _path in (REPO, REPO / "launch"):  # this checkout's dprec and grid.py, not 
 
 import grid  # noqa: E402  (launch/grid.py, beside this file: its run-tree layout and helpers)
 
-from dprec import metrics_io  # noqa: E402
+from dprec import rundir  # noqa: E402
 
 STUDY_NAME = "tune"
 STUDY_FILE = "study.db"
@@ -394,7 +394,7 @@ def run_trial(tune: Tune, trial) -> float:
             while True:
                 done = proc.poll() is not None
                 pruned = False
-                for line in read_epochs(run_dir / metrics_io.METRICS_FILE):
+                for line in read_epochs(run_dir / rundir.METRICS_FILE):
                     epoch, value = line.get("epoch"), line.get("valid", {}).get(tune.metric)
                     if not isinstance(epoch, int) or epoch in reported or value is None:
                         continue
@@ -418,7 +418,7 @@ def run_trial(tune: Tune, trial) -> float:
             raise
     trial.set_user_attr("seconds", time.perf_counter() - start)
     rc = proc.returncode
-    results_file = run_dir / metrics_io.RESULTS_FILE
+    results_file = run_dir / rundir.RESULTS_FILE
     if rc == 2:
         raise TuneError(f"trial {trial.number}: dprec refused the config: {grid._last_line(log)}")
     if rc != 0 or not results_file.is_file():
@@ -590,7 +590,7 @@ def seed_summary(plan: grid.Plan, metric: str) -> dict[str, Any]:
     """Per seed: validation and clean-test (paper view) `metric`; their mean and std."""
     per_seed, valid, test = {}, [], []
     for name in plan.points:
-        results_file = plan.out / name / metrics_io.RESULTS_FILE
+        results_file = plan.out / name / rundir.RESULTS_FILE
         if not results_file.is_file():
             continue
         results = json.loads(results_file.read_text())
@@ -756,7 +756,7 @@ def finish(tune, study, settings, seeds, trial_seed, args, started) -> int:
     try:
         best = study.best_trial
     except ValueError:
-        metrics_io.write_json(tune.out / TUNE_FILE, summary)
+        rundir.write_json(tune.out / TUNE_FILE, summary)
         print("tune: error: no trial completed; see DIR/logs and trials.csv", file=sys.stderr)
         return 1
     summary["best"] = {
@@ -766,7 +766,7 @@ def finish(tune, study, settings, seeds, trial_seed, args, started) -> int:
         "best_epoch": best.user_attrs.get("best_epoch"),
         "run_dir": best.user_attrs.get("run_dir"),
     }
-    metrics_io.write_json(tune.out / TUNE_FILE, summary)
+    rundir.write_json(tune.out / TUNE_FILE, summary)
     grid.say(
         f"tune: {n['complete']} complete, {n['pruned']} pruned, {n['failed']} failed "
         f"({n['duplicates']} repeated a setting, not rerun); best "
@@ -778,7 +778,7 @@ def finish(tune, study, settings, seeds, trial_seed, args, started) -> int:
     summary["seeds"] = [int(s) for s in seeds]
     summary["best_over_seeds"] = {"dir": BEST_DIR, **seed_summary(plan, tune.metric)}
     summary["wall_seconds"] = time.perf_counter() - started
-    metrics_io.write_json(tune.out / TUNE_FILE, summary)
+    rundir.write_json(tune.out / TUNE_FILE, summary)
     over = summary["best_over_seeds"]
     if over["test_paper"] is not None:
         grid.say(

@@ -8,6 +8,7 @@ os.environ["XLA_FLAGS"] = (
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import importlib.util  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -18,15 +19,11 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 @pytest.fixture
 def tiny_config():
-    """A synthetic run of a few seconds (300 users, 80 items, 3 epochs)."""
-    from dprec.presets import build_config
-
-    config = build_config()
-    config.data.synthetic.n_users = 300
-    config.data.synthetic.n_items = 80
-    config.train.num_epochs = 3
-    config.train.batch_size = 256
-    return config
+    """configs/tiny.py: a synthetic run of a few seconds (300 users, 80 items, 3 epochs)."""
+    spec = importlib.util.spec_from_file_location("tiny_config", REPO / "configs" / "tiny.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
 
 
 @pytest.fixture

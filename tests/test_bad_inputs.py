@@ -207,7 +207,7 @@ def test_non_numeric_rating():
 
 
 def _spec(config, **overrides):
-    from dprec.specs import run_spec_from_config
+    from dprec.run_config import run_spec_from_config
 
     for key, value in overrides.items():
         section, field = key.split("__")
@@ -215,15 +215,15 @@ def _spec(config, **overrides):
     return run_spec_from_config(config)
 
 
-def test_tiny_config_is_valid(tiny_config):
-    spec = _spec(tiny_config)
-    assert spec.train.batch_size == 256
-
-
 @pytest.mark.parametrize("batch_size", [0, -5])
 def test_batch_size_not_positive(tiny_config, batch_size):
     with pytest.raises(ConfigError, match=f"train.batch_size.*got {batch_size}.*--config"):
         _spec(tiny_config, train__batch_size=batch_size)
+
+
+def test_unknown_method_name_is_an_error_not_a_default(tiny_config):
+    with pytest.raises(ConfigError, match="method.name='dcf' is not one of.*dvae"):
+        _spec(tiny_config, method__name="dcf")
 
 
 def test_unknown_model_name(tiny_config):
@@ -284,7 +284,7 @@ def test_k_larger_than_item_count_writes_nothing(tiny_config, tmp_path):
     spec = _spec(tiny_config, eval__ks=(5, 500))
     workdir = tmp_path / "run"
     with pytest.raises(ConfigError, match="eval.ks has K=500.*only \\d+ items"):
-        train.run(spec, str(workdir))
+        train.run_spec(spec, str(workdir))
     assert_no_results(workdir)
 
 
@@ -302,7 +302,7 @@ def test_k_check_against_data(tiny_config):
 
 
 def test_workdir_is_a_file(tmp_path):
-    from dprec.metrics_io import RunWriter, check_workdir
+    from dprec.rundir import RunWriter, check_workdir
 
     path = write_csv(tmp_path / "file", "x\n")
     for workdir in (path, path / "sub"):
@@ -311,8 +311,3 @@ def test_workdir_is_a_file(tmp_path):
         with pytest.raises(UserInputError, match="is a file"):
             RunWriter(workdir)
     assert path.read_text() == "x\n"
-
-
-def test_errors_are_user_input_errors():
-    assert issubclass(ConfigError, UserInputError)
-    assert issubclass(DataError, UserInputError)

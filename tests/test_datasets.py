@@ -12,7 +12,8 @@ from dprec.data import synthetic
 from dprec.data.registry import load_dataset
 from dprec.errors import ConfigError, DataError
 from dprec.presets import build_config
-from dprec.specs import DataSpec, SyntheticSpec, run_spec_from_config
+from dprec.run_config import run_spec_from_config
+from dprec.specs import DataSpec, SyntheticSpec
 
 
 def _data_spec(arg, **changes):

@@ -8,15 +8,16 @@ import numpy as np
 import optax
 import pytest
 
-from dprec import train
-from dprec.batch_loss import make_regularizer
+from dprec.data.batches import epoch_batches
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
+from dprec.methods import get_method
+from dprec.methods.common import make_regularizer
+from dprec.methods.denoising import NOISE_ROLE, make_denoising_loss
 from dprec.presets import build_config
-from dprec.roles import DN, DP, NOISE_ROLE, create_roles
-from dprec.specs import run_spec_from_config
+from dprec.run_config import run_spec_from_config
 from dprec.state import create_train_state
-from dprec.steps import make_denoising_loss, make_method_train_step
+from dprec.steps import DN, DP
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +29,29 @@ def setup():
     spec = run_spec_from_config(config)
     data = load_dataset(spec.data)
     positives = PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items)
-    batches = train.epoch_batches(spec, data, positives, epoch=1, batch_size=64)
+    batches = _epoch(spec, data, positives)
     batch_list = [{k: jnp.asarray(v[i]) for k, v in batches.items()} for i in range(3)]
     return spec, data, batch_list
 
 
-def make(spec, data, prior=None):
-    roles = create_roles(spec, data.n_users, data.n_items, jax.random.key(0), prior=prior)
+def _epoch(spec, data, positives):
+    return epoch_batches(
+        data,
+        positives,
+        seed=spec.seed,
+        epoch=1,
+        batch_size=64,
+        num_negatives=spec.train.num_negatives,
+        with_touched_rows=spec.train.updates == "lazy",
+    )
+
+
+def make(spec, data, frozen=None):
+    method = get_method(spec.method.name)
+    roles = method.create_roles(spec, data.n_users, data.n_items, jax.random.key(0), frozen)
     optimizer = optax.adam(1e-3)
     state = create_train_state(roles.params, optimizer, jax.random.key(1), frozen=roles.frozen)
-    step = jax.jit(make_method_train_step(spec, roles, optimizer, n_users=data.n_users))
+    step = jax.jit(method.make_train_step(spec, roles, optimizer, n_users=data.n_users))
     return roles, state, step
 
 
@@ -63,7 +77,7 @@ def _lazy(spec, data):
     """The spec in the lazy update mode and batches with their touched rows."""
     spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, updates="lazy"))
     positives = PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items)
-    batches = train.epoch_batches(spec, data, positives, epoch=1, batch_size=64)
+    batches = _epoch(spec, data, positives)
     return spec, [{k: jnp.asarray(v[i]) for k, v in batches.items()} for i in range(3)]
 
 
@@ -112,7 +126,7 @@ def test_gradient_routing(setup):
     def grads(**changes):
         method = dataclasses.replace(spec.method, **changes)
         regularizer = make_regularizer(spec.model.name, lambda0=0.1, n_users=data.n_users)
-        loss_fn = make_denoising_loss(roles, method, regularizer)
+        loss_fn = make_denoising_loss(roles, method, regularizer, reference_role="aux")
         rng = jax.random.key(3)
         return jax.grad(lambda p: loss_fn(p, {}, batches[0], None, rng, DP)[0])(trainable)
 
@@ -129,14 +143,12 @@ def test_gradient_routing(setup):
 def test_dvae_prior_never_changes(setup):
     spec, data, batches = setup
     spec = dataclasses.replace(spec, method=dataclasses.replace(spec.method, name="dvae"))
-    prior_roles = create_roles(
-        dataclasses.replace(spec, method=dataclasses.replace(spec.method, name="normal")),
-        data.n_users,
-        data.n_items,
-        jax.random.key(5),
+    normal_spec = dataclasses.replace(spec, method=dataclasses.replace(spec.method, name="normal"))
+    prior_roles = get_method("normal").create_roles(
+        normal_spec, data.n_users, data.n_items, jax.random.key(5)
     )
     prior = prior_roles.params["target"]
-    roles, state0, step = make(spec, data, prior=prior)
+    roles, state0, step = make(spec, data, frozen={"prior": prior})
     assert "aux" not in state0.params and "prior" in state0.frozen
     state = state0
     for batch in batches:

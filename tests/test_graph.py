@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dprec import sharding
-from dprec.graph.adjacency import normalized_edges, pad_edges
+from dprec.graph.adjacency import normalized_edges, pad_edges, put_graph
 from dprec.graph.propagate import adjacency_matmul, propagate
 
 N_USERS, N_ITEMS, DIM = 23, 17, 5
@@ -23,7 +23,7 @@ def edges():
 def graph_on(edges, num_devices, pad_to=None):
     users, items, weights = pad_edges(*edges, multiple=pad_to or num_devices)
     arrays = {"users": users, "items": items, "weights": weights}
-    return sharding.put_graph(arrays, N_USERS, N_ITEMS, sharding.create_mesh(num_devices))
+    return put_graph(arrays, N_USERS, N_ITEMS, sharding.create_mesh(num_devices))
 
 
 def dense_adjacency(edges):

@@ -7,13 +7,21 @@ import optax
 import pytest
 
 from dprec import lazy_rows
-from dprec.batch_loss import make_normal_loss, make_regularizer
 from dprec.data.touched import touched_rows
+from dprec.methods import get_method
+from dprec.methods.common import make_regularizer
+from dprec.methods.normal import make_normal_loss
 from dprec.models import init_model, make_score_fns, row_tables
 from dprec.presets import build_config
-from dprec.specs import ModelSpec, run_spec_from_config
+from dprec.run_config import run_spec_from_config
+from dprec.specs import ModelSpec
 from dprec.state import create_train_state
-from dprec.steps import make_train_step, role_tables
+from dprec.steps import make_train_step
+
+
+def role_tables(spec):
+    return get_method(spec.method.name).lazy_tables(spec)
+
 
 N_USERS, N_ITEMS = 50, 30
 
@@ -73,7 +81,7 @@ def test_lazy_step_touches_only_batch_rows_and_matches_dense_adam_there():
     params, loss_fn, optimizer, batches = _gmf_step_inputs(l2=0.0)
     tables = {"target": row_tables("gmf")}
     dense_step = jax.jit(make_train_step(loss_fn, optimizer))
-    lazy_step = jax.jit(make_train_step(loss_fn, optimizer, tables))
+    lazy_step = jax.jit(make_train_step(loss_fn, optimizer, tables=tables))
     state = create_train_state({"target": params}, optimizer, jax.random.key(1))
     state, _ = dense_step(state, batches[0], None)  # non-zero Adam moments
     batch = batches[1]
@@ -182,7 +190,7 @@ def test_lazy_training_learns_and_leaves_unseen_users_untouched(tiny_config, mod
     # keeps their initial embedding exactly (dense Adam and L2 would move them).
     unseen = np.flatnonzero(data.train_degree() == 0)
     assert unseen.size >= 20
-    initial = create_setup(spec, data).state.params
+    initial = create_setup(spec, data).initial_state.params
     lazy_roles = role_tables(spec)
     for role in lazy_roles:
         np.testing.assert_array_equal(

@@ -5,13 +5,16 @@ import json
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 
-from dprec import train
+from dprec import interpretation, train
 from dprec.data.registry import load_dataset
 from dprec.models import MODEL_NAMES, init_model, make_score_fns
+from dprec.pair_scores import role_logits, score_pairs
 from dprec.presets import build_config
-from dprec.specs import run_spec_from_config
+from dprec.run_config import run_spec_from_config
+from dprec.run_loading import load_run
 
 TARGETS = ("gmf", "neumf", "cdae", "lightgcn")
 
@@ -58,14 +61,34 @@ def test_model_learns(model, tmp_path):
 @pytest.mark.parametrize("method", ["dpi", "dvae", "dpi-dp", "dvae-dn"])
 @pytest.mark.parametrize("model", TARGETS)
 def test_every_model_runs_every_method(model, method, tmp_path):
+    """Each run's noisy-interaction score is its method's: DVAE's is σ(f) of the best-epoch
+    target, DPI's the posterior through h and h', which moves it away from σ(f)."""
     name, _, mode = method.partition("-")
     config = small_config(model, name, 1)
     config.method.mode = mode or "alternate"
     config.method.prior_epochs = 1
-    config.method.prior_cache_dir = str(tmp_path)
-    results = train.train_and_evaluate(config, None)
+    config.method.prior_cache_dir = str(tmp_path / "priors")
+    results = train.train_and_evaluate(config, str(tmp_path / "run"))
     assert np.isfinite(results["valid"]["recall@20"])
-    assert 0.0 <= results["interpretation"]["mean"] <= 1.0
+    table = pd.read_csv(tmp_path / "run" / interpretation.TABLE_FILE)
+    np.testing.assert_allclose(
+        results["interpretation"]["mean"], table.probability.mean(), rtol=1e-6
+    )
+    run = load_run(tmp_path / "run")
+    pairs = run.data.train
+
+    def probability(role):
+        logits = role_logits(run.setup.roles.score[role])
+        params = run.best_params[role]
+        return 1.0 / (
+            1.0 + np.exp(-score_pairs(logits, params, run.setup.graph, pairs.users, pairs.items))
+        )
+
+    f, h, h_prime = probability("target"), probability("noise_dp"), probability("noise_dn")
+    posterior = h_prime * f / (h_prime * f + h * (1.0 - f))  # eq. 17
+    expected = f if name == "dvae" else posterior
+    np.testing.assert_allclose(table.probability, expected, rtol=1e-5, atol=1e-7)
+    assert np.max(np.abs(posterior - f)) > 1e-4  # the two scores are told apart
 
 
 def test_cdae_corruption_only_in_training():

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import REPO
@@ -135,7 +134,7 @@ def test_disagreement_counts_sign_differences_per_group(monkeypatch, tmp_path):
         return SimpleNamespace(
             path=tmp_path / name,
             data=SimpleNamespace(train=train, n_users=8, n_items=8),
-            target_logits=lambda users, items: jnp.asarray(logits[name])[users],
+            training_logits=lambda: logits[name],
         )
 
     monkeypatch.setattr(plots, "load_run", fake_load_run)

@@ -7,7 +7,7 @@ import numpy as np
 
 from dprec import prior, train
 from dprec.data.registry import load_dataset
-from dprec.specs import run_spec_from_config
+from dprec.run_config import run_spec_from_config
 
 
 def test_prior_run_spec_uses_its_own_seed_and_normal_training(tiny_config):

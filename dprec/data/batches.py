@@ -6,7 +6,9 @@ import dataclasses
 
 import numpy as np
 
+from dprec.data.dataset import InteractionData
 from dprec.data.sampling import PositiveSet, sample_negatives
+from dprec.data.touched import touched_rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,10 +23,6 @@ class EpochBatches:
     pos_items: np.ndarray
     neg_items: np.ndarray
     mask: np.ndarray
-
-    @property
-    def num_batches(self) -> int:
-        return int(self.users.shape[0])
 
 
 def padded_batch_size(batch_size: int, multiple: int) -> int:
@@ -60,3 +58,44 @@ def make_epoch_batches(
         neg_items=negatives.reshape(n_batches, batch_size, num_negatives),
         mask=mask.reshape(n_batches, batch_size),
     )
+
+
+def epoch_batches(
+    data: InteractionData,
+    positives: PositiveSet,
+    *,
+    seed: int,
+    epoch: int,
+    batch_size: int,
+    num_negatives: int,
+    item_probs: np.ndarray | None = None,
+    with_touched_rows: bool = False,
+    multiple: int = 1,
+) -> dict[str, np.ndarray]:
+    """The host arrays of one epoch of `data.train`; seeded by (seed, epoch) so any epoch can
+    be redrawn: users, pos_items, mask `[n_batches, B]`, neg_items `[n_batches, B, n_neg]`.
+
+    `with_touched_rows` (lazy update mode) adds each batch's touched rows (`data.touched`),
+    padded to a multiple of `multiple` (the device count).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    batches = make_epoch_batches(
+        rng,
+        data.train.users,
+        data.train.items,
+        positives,
+        batch_size=batch_size,
+        num_negatives=num_negatives,
+        item_probs=item_probs,
+    )
+    arrays = {
+        "users": batches.users,
+        "pos_items": batches.pos_items,
+        "neg_items": batches.neg_items,
+        "mask": batches.mask,
+    }
+    if with_touched_rows:
+        arrays |= touched_rows(
+            **arrays, n_users=data.n_users, n_items=data.n_items, multiple=multiple
+        )
+    return arrays

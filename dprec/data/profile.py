@@ -10,13 +10,13 @@ the synthetic presets); a file path profiles that file.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from dprec.cli import OneLineErrorParser, run_tool
 from dprec.errors import UserInputError
 
 
@@ -56,7 +56,8 @@ def _table(source: str, columns: str) -> pd.DataFrame:
     from dprec.data import synthetic
     from dprec.data.io import read_table
     from dprec.presets import DATASETS, build_config
-    from dprec.specs import ColumnSpec, run_spec_from_config
+    from dprec.run_config import run_spec_from_config
+    from dprec.specs import ColumnSpec
 
     if source in DATASETS:
         spec = run_spec_from_config(build_config(f"dataset={source}")).data
@@ -73,20 +74,22 @@ def _table(source: str, columns: str) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(description=__doc__.splitlines()[0], tool="profile")
     parser.add_argument("source", help="a dataset preset name or a table file")
     parser.add_argument(
         "--columns", default="user_id,item_id,rating", help="user,item[,rating] of a file"
     )
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         stats = profile(_table(args.source, args.columns))
-    except UserInputError as err:
-        print(f"profile: error: {err}", file=sys.stderr)
-        return 2
-    for name, value in stats.items():
-        print(f"{name:<32} {value:.4f}" if isinstance(value, float) else f"{name:<32} {value:,}")
-    return 0
+        for name, value in stats.items():
+            print(
+                f"{name:<32} {value:.4f}" if isinstance(value, float) else f"{name:<32} {value:,}"
+            )
+        return 0
+
+    return run_tool("profile", body)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from typing import Any
 import jax
 import numpy as np
 from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from dprec.data.dataset import InteractionData
+from dprec.sharding import DATA_AXIS
 
 
 @struct.dataclass
@@ -55,11 +56,25 @@ def pad_edges(
     )
 
 
-def build_graph_arrays(data: InteractionData, multiple: int = 1) -> dict[str, np.ndarray]:
-    """Host edge arrays of `data.train`, padded to `multiple` (put them on devices with
-    `sharding.put_graph`)."""
-    users, items, weights = normalized_edges(
-        data.train.users, data.train.items, data.n_users, data.n_items
-    )
+def build_graph_arrays(
+    users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, multiple: int = 1
+) -> dict[str, np.ndarray]:
+    """Host edge arrays of the training interactions `users`, `items` `[N]`, padded to
+    `multiple` (put them on devices with `put_graph`)."""
+    users, items, weights = normalized_edges(users, items, n_users, n_items)
     users, items, weights = pad_edges(users, items, weights, multiple)
     return {"users": users, "items": items, "weights": weights}
+
+
+def put_graph(arrays: dict[str, np.ndarray], n_users: int, n_items: int, mesh: Mesh) -> Graph:
+    """A `Graph` whose edge arrays are split across the devices of `mesh` (the edge count must
+    be a multiple of the device count: see `pad_edges`)."""
+    edges = jax.device_put(arrays, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
+    return Graph(
+        users=edges["users"],
+        items=edges["items"],
+        weights=edges["weights"],
+        n_users=n_users,
+        n_items=n_items,
+        mesh=mesh if mesh.devices.size > 1 else None,
+    )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dprec.errors import UserInputError
+from dprec.metrics import metric_names
 
 CONFIG_FILE = "config.json"
 RUN_INFO_FILE = "run_info.json"
@@ -163,30 +164,25 @@ def _cell(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """The lines of a Markdown table: header, separator, one line per row of cells.
+
+    The one table writer of the project (results.md here, Table 2 in `dprec.report`).
+    """
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
 def results_table(results: dict[str, Any], ks: tuple[int, ...]) -> str:
     """Markdown tables of the test views at the best validation epoch and at the last epoch."""
-    columns = [f"{m}@{k}" for m in ("recall", "ndcg") for k in ks] + ["users"]
+    columns = [*metric_names(ks), "users"]
     lines = []
     for key, title in (
         ("test", f"best validation epoch ({results['best_epoch']})"),
         ("test_last", f"last epoch ({results['epochs_run']})"),
     ):
-        lines += [
-            f"### Test at the {title}",
-            "",
-            "| view | " + " | ".join(columns) + " |",
-            "|---" * (len(columns) + 1) + "|",
-        ]
-        for view, row in results[key].items():
-            lines.append(f"| {view} | " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
-        lines.append("")
-    valid = results["valid"]
-    lines += [
-        "### Validation at the best epoch",
-        "",
-        "| " + " | ".join(columns) + " |",
-        "|---" * len(columns) + "|",
-        "| " + " | ".join(_cell(valid.get(c)) for c in columns) + " |",
-        "",
-    ]
+        rows = [[view] + [_cell(row.get(c)) for c in columns] for view, row in results[key].items()]
+        lines += [f"### Test at the {title}", "", *markdown_table(["view", *columns], rows), ""]
+    valid = [[_cell(results["valid"].get(c)) for c in columns]]
+    lines += ["### Validation at the best epoch", "", *markdown_table(columns, valid), ""]
     return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""`Method`: everything a training method decides, in one object per method.
+
+A method owns the roles it trains and their models, its per-batch loss (one signature for
+every method: `loss_fn(trainable, frozen, batch, graph, rng, step)`), the roles it steps only
+in one DP/DN phase, its negative sampler, its frozen roles (the DVAE prior) and how they are
+pretrained, its noise score for the noisy-interaction report, and its presets and config
+fields. The library asks the method; it never compares method names.
+
+Per-interaction state (e.g. a running loss per training interaction, as DCF keeps): such a
+method would add a pytree to `TrainState` next to `frozen`, initialise it from the data, read
+it through the loss's `frozen`-like argument and return its update in the loss's logs; the
+train step writes it back. Nothing here assumes a method holds parameters only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import jax
+import numpy as np
+import optax
+
+from dprec import steps
+from dprec.lazy_rows import Tables
+from dprec.methods.common import LossFn, Regularizer, make_regularizer
+from dprec.models import GRAPH_MODELS, row_tables
+from dprec.roles import Roles, create_roles
+from dprec.specs import ModelSpec, RunSpec
+
+# (params by role, graph, users [N], items [N]) -> score [N]
+PairScoreFn = Callable[[dict[str, Any], Any, jax.Array, jax.Array], jax.Array]
+# (dataset, model or "*") → config values of that preset (method fields and train fields)
+Presets = Mapping[tuple[str, str], Mapping[str, Any]]
+
+
+class Method:
+    """A training method. Subclasses set the class attributes and override what differs.
+
+    name: the registry and config name; label: its name in tables and figures.
+    config_fields: the `MethodSpec` fields it reads (its preset entries go to `config.method`).
+    presets: its entries of PROTOCOL.md's table; preset_base: a method whose preset it starts
+    from (the baselines keep the model's normal-training λ0 and epochs).
+    phase_roles: phase id (`steps.DP`, `steps.DN`) → the role stepped only in that phase.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    is_denoising: ClassVar[bool] = False  # learns P(real positive): writes the noise report
+    config_fields: ClassVar[tuple[str, ...]] = ()
+    presets: ClassVar[Presets] = {}
+    preset_base: ClassVar[str | None] = None
+    phase_roles: ClassVar[Mapping[int, str]] = {}
+
+    def role_models(self, spec: RunSpec) -> dict[str, ModelSpec]:
+        """Trained role → its model, in the order their init keys are drawn."""
+        return {"target": spec.model}
+
+    def frozen_role_models(self, spec: RunSpec) -> dict[str, ModelSpec]:
+        """Frozen (never trained) role → its model; e.g. DVAE's prior f'."""
+        del spec
+        return {}
+
+    def make_loss(self, spec: RunSpec, roles: Roles, regularizer: Regularizer) -> LossFn:
+        raise NotImplementedError
+
+    def norm_l2_scale(self, spec: RunSpec) -> float:
+        """The scale of a "norm" L2 term (CDAE). The authors add λ0·Σ‖θ_t‖ to a batch-*summed*
+        BCE in normal training; dprec's losses are batch means, so λ0 is divided by the
+        examples per batch to keep its meaning."""
+        return 1.0 / (spec.train.batch_size * (1 + spec.train.num_negatives))
+
+    def phase_of(self, spec: RunSpec) -> Callable[[Any], Any] | None:
+        """`step → phase` for methods with phase roles (a Python int for a fixed phase)."""
+        del spec
+        return None
+
+    def negative_probs(self, spec: RunSpec, data: Any) -> np.ndarray | None:
+        """Item distribution `[n_items]` of sampled negatives; None: uniform."""
+        del spec, data
+        return None
+
+    def make_noise_score(self, roles: Roles) -> PairScoreFn:
+        """The score of the noisy-interaction report: P(r=1 | r̃=1) for denoising methods,
+        the model's own probability σ(f) for the others."""
+        score = roles.score["target"]
+
+        def probability(params, graph, users, items):
+            target = params["target"]
+            return jax.nn.sigmoid(
+                score.pair(target, score.encode(target, graph, None), users, items)
+            )
+
+        return probability
+
+    def pretrain_frozen(
+        self, spec: RunSpec, data: Any, *, fit_fn: Callable[..., Any]
+    ) -> dict[str, Any]:
+        """The frozen roles' parameters for a run of `spec` (`fit_fn` is `train.fit`)."""
+        del spec, data, fit_fn
+        return {}
+
+    def complete_config(self, config: Any, preset: Callable[[str], Mapping[str, Any]]) -> None:
+        """Set config fields that follow from another method's preset (`preset(name)`)."""
+        del config, preset
+
+    # Derived from the above: not overridden.
+
+    def all_role_models(self, spec: RunSpec) -> dict[str, ModelSpec]:
+        return {**self.role_models(spec), **self.frozen_role_models(spec)}
+
+    def uses_graph(self, spec: RunSpec) -> bool:
+        """Whether any model of the run reads the training adjacency (CDAE, LightGCN)."""
+        return any(m.name in GRAPH_MODELS for m in self.all_role_models(spec).values())
+
+    def lazy_tables(self, spec: RunSpec) -> dict[str, Tables]:
+        """Role → row tables updated lazily: empty unless `train.updates` is "lazy", and only
+        for roles whose model reads one row per pair (MF, GMF, NeuMF)."""
+        if spec.train.updates != "lazy":
+            return {}
+        return {
+            role: tables
+            for role, model in self.all_role_models(spec).items()
+            if (tables := row_tables(model.name))
+        }
+
+    def create_roles(
+        self,
+        spec: RunSpec,
+        n_users: int,
+        n_items: int,
+        key: jax.Array,
+        frozen: Mapping[str, Any] | None = None,
+    ) -> Roles:
+        """Initial parameters and scoring functions of every role; `frozen` None gives the
+        frozen roles shape-only placeholders (to restore a checkpoint into, or to time)."""
+        return create_roles(
+            self.role_models(spec),
+            self.frozen_role_models(spec),
+            n_users,
+            n_items,
+            key,
+            frozen=frozen,
+        )
+
+    def make_train_step(
+        self, spec: RunSpec, roles: Roles, optimizer: optax.GradientTransformation, *, n_users
+    ) -> steps.TrainStep:
+        """The method's train step: its loss, its phase roles and its lazy tables."""
+        regularizer = make_regularizer(
+            spec.model.name,
+            lambda0=spec.train.l2,
+            n_users=n_users,
+            norm_scale=self.norm_l2_scale(spec),
+        )
+        return steps.make_train_step(
+            self.make_loss(spec, roles, regularizer),
+            optimizer,
+            tables=self.lazy_tables(spec),
+            phase_roles=self.phase_roles,
+            phase_of=self.phase_of(spec),
+        )

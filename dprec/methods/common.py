@@ -1,0 +1,54 @@
+"""What every method's loss shares: a batch's pair logits and the target's L2 term."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from dprec.lazy_rows import RowSubset
+from dprec.models import L2_KIND, ScoreFns
+from dprec.objectives.reduce import l2_penalty, tensor_norm_penalty
+
+# users [B], pos_items [B], neg_items [B, n_neg], mask [B]; in the lazy update mode also
+# touched_users, touched_items and local_* (dprec.data.touched).
+Batch = Mapping[str, jax.Array]
+# loss_fn(trainable, frozen, batch, graph, rng, step) -> (loss [], logs {name: []}):
+# `trainable` and `frozen` map role → parameters (as `lazy_rows.loss_view` shows them).
+LossFn = Callable[
+    [dict[str, Any], dict[str, Any], Batch, Any, jax.Array, Any],
+    tuple[jax.Array, dict[str, jax.Array]],
+]
+Regularizer = Callable[[Any], jax.Array]
+
+
+def pair_logits(
+    score: ScoreFns, params: Any, batch: Batch, graph: Any, rng: Any
+) -> tuple[jax.Array, jax.Array]:
+    """Logits of the positives `[B]` and of the sampled negatives `[B, n_neg]`.
+
+    The model's `encode` (LightGCN propagation, CDAE codes) runs once and serves both. A
+    `RowSubset` (lazy update mode) is scored with the batch's indices into its touched rows.
+    """
+    if isinstance(params, RowSubset):
+        params, users = params.params, batch["local_users"]
+        pos_items, neg_items = batch["local_pos_items"], batch["local_neg_items"]
+    else:
+        users, pos_items, neg_items = batch["users"], batch["pos_items"], batch["neg_items"]
+    encoded = score.encode(params, graph, rng)
+    pos = score.pair(params, encoded, users, pos_items)
+    neg_users = jnp.broadcast_to(users[:, None], neg_items.shape)
+    neg = score.pair(params, encoded, neg_users.reshape(-1), neg_items.reshape(-1))
+    return pos, neg.reshape(neg_items.shape)
+
+
+def make_regularizer(
+    model_name: str, *, lambda0: float, n_users: int, norm_scale: float = 1.0
+) -> Regularizer:
+    """The target's L2 term: λ0·½·‖θ‖²/n_users, or for "norm" models (CDAE)
+    `norm_scale`·λ0·Σ_t‖θ_t‖ (see `Method.norm_l2_scale` for the scale)."""
+    if L2_KIND.get(model_name) == "norm":
+        return lambda params: tensor_norm_penalty(params, lambda0=lambda0 * norm_scale)
+    return lambda params: l2_penalty(params, lambda0=lambda0, n_users=n_users)

@@ -1,0 +1,114 @@
+"""The method registry: every method's roles, phase roles, fields and names come from it."""
+
+import dataclasses
+
+import pytest
+
+from dprec import presets, report
+from dprec.errors import ConfigError
+from dprec.methods import METHOD_NAMES, METHODS, get_method
+from dprec.methods.denoising import NOISE_ROLE
+from dprec.run_config import run_spec_from_config
+from dprec.specs import MethodSpec
+
+
+def spec_of(method, model="gmf"):
+    return run_spec_from_config(presets.build_config(f"model={model},method={method}"))
+
+
+def test_unknown_method_is_an_error():
+    with pytest.raises(ConfigError, match="method.name='dcf' is not one of normal, wbpr"):
+        get_method("dcf")
+    with pytest.raises(ConfigError, match="unknown method 'dcf'"):
+        presets.build_config("method=dcf")
+
+
+def test_name_lists_come_from_the_registry():
+    assert presets.METHODS == METHOD_NAMES == ("normal", "wbpr", "tce", "rce", "dpi", "dvae")
+    assert {name: report.METHOD_LABELS[name] for name in METHOD_NAMES} == {
+        name: method.label for name, method in METHODS.items()
+    }
+
+
+@pytest.mark.parametrize("name", METHOD_NAMES)
+def test_config_fields_are_method_spec_fields(name):
+    fields = {field.name for field in dataclasses.fields(MethodSpec)}
+    assert set(get_method(name).config_fields) <= fields
+
+
+@pytest.mark.parametrize(
+    ("name", "trained", "frozen"),
+    [
+        ("normal", {"target"}, set()),
+        ("wbpr", {"target"}, set()),
+        ("tce", {"target"}, set()),
+        ("rce", {"target"}, set()),
+        ("dpi", {"target", "aux", "noise_dp", "noise_dn"}, set()),
+        ("dvae", {"target", "noise_dp", "noise_dn"}, {"prior"}),
+    ],
+)
+def test_roles_of_each_method(name, trained, frozen):
+    method, spec = get_method(name), spec_of(name)
+    assert set(method.role_models(spec)) == trained
+    assert set(method.frozen_role_models(spec)) == frozen
+    assert dict(method.phase_roles) == (NOISE_ROLE if method.is_denoising else {})
+    assert method.is_denoising == (name in ("dpi", "dvae"))
+
+
+def test_graph_need_follows_every_role_model():
+    dpi = get_method("dpi")
+    spec = spec_of("dpi")
+    assert not dpi.uses_graph(spec)
+    with_graph_aux = dataclasses.replace(
+        spec,
+        method=dataclasses.replace(spec.method, aux=dataclasses.replace(spec.model, name="cdae")),
+    )
+    assert dpi.uses_graph(with_graph_aux)  # g alone reads the adjacency
+    assert get_method("dvae").uses_graph(spec_of("dvae", model="lightgcn"))
+
+
+def test_only_wbpr_changes_the_negative_sampler():
+    class Data:
+        def item_popularity(self):
+            import numpy as np
+
+            return np.array([1.0, 3.0, 0.0, 4.0])
+
+    for name in METHOD_NAMES:
+        probs = get_method(name).negative_probs(spec_of(name), Data())
+        if name == "wbpr":
+            assert probs.shape == (4,) and abs(probs.sum() - 1.0) < 1e-9
+            assert probs[3] > probs[1] > probs[0]
+        else:
+            assert probs is None
+
+
+def test_a_new_method_is_one_class(monkeypatch, tiny_config):
+    """A method defined outside the library trains through the unchanged loop: its loss (and
+    only its loss) is what the step minimises."""
+    from dprec import methods, train
+    from dprec.data.registry import load_dataset
+    from dprec.methods.normal import Normal, make_normal_loss
+
+    class PositivesTwice(Normal):
+        name, label = "twice", "Twice"
+
+        def make_loss(self, spec, roles, regularizer):
+            normal = make_normal_loss(roles.score["target"], regularizer)
+
+            def loss_fn(trainable, frozen, batch, graph, rng, step):
+                loss, logs = normal(trainable, frozen, batch, graph, rng, step)
+                loss = loss + logs["pos_loss"]
+                return loss, {**logs, "loss": loss, "twice": logs["pos_loss"]}
+
+            return loss_fn
+
+    monkeypatch.setitem(methods.METHODS, "twice", PositivesTwice())
+    tiny_config.method.name = "twice"
+    tiny_config.train.num_epochs = 1
+    spec = run_spec_from_config(tiny_config)
+    records = []
+    train.fit(spec, load_dataset(spec.data), on_epoch=records.append)
+    (record,) = records
+    assert record["loss"] > record["pos_loss"] + record["neg_loss"]
+    assert record["twice"] == record["pos_loss"]
