@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+import tensorstore as ts
 
 from dprec.errors import UserInputError
 from dprec.rundir import CHECKPOINT_DIR
@@ -30,6 +32,41 @@ def _release_freed_memory() -> None:
     otherwise stay with the process and its peak memory grows with every save."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+ARRAY_ITEMS = ("state", "best")  # the saved items holding arrays; "meta" is JSON
+
+
+def _read_every_array(item_dir: Path) -> None:
+    """Read each array of one saved item (an OCDBT database of zarr arrays) in full, one at
+    a time and synchronously.
+
+    Orbax's restore reads all arrays concurrently; when one read fails it abandons the others,
+    whose late failures Python then prints as dozens of tracebacks. Reading them one by one
+    here first keeps a bad file to one error.
+
+    Raises:
+      ValueError: a chunk, the manifest or an array's metadata cannot be read.
+    """
+    database = {"driver": "ocdbt", "base": f"file://{item_dir}/"}
+    keys = ts.KvStore.open(database).result().list().result()
+    arrays = sorted({key.decode().rsplit("/", 1)[0] for key in keys if key.endswith(b".zarray")})
+    for array in arrays:
+        store = ts.open({"driver": "zarr", "kvstore": {**database, "path": f"{array}/"}}).result()
+        store.read().result()
+
+
+def _read_every_json(step_dir: Path) -> None:
+    """Parse each JSON file orbax reads on restore (the bookkeeping and the tree metadata).
+
+    Raises:
+      ValueError: one is not valid JSON (truncated, overwritten).
+    """
+    for path in [
+        step_dir / "meta" / "metadata",
+        *(step_dir / item / "_METADATA" for item in ARRAY_ITEMS),
+    ]:
+        json.loads(path.read_text())
 
 
 def _abstract(tree: Any) -> Any:
@@ -87,13 +124,15 @@ class RunCheckpoints:
           CheckpointError: it cannot be read; the message names the step and the fix.
         """
         epoch = self.latest_epoch()
-        if epoch is not None:
-            self._restore(
-                epoch,
-                state=ocp.args.StandardRestore(),
-                best=ocp.args.StandardRestore(),
-                meta=ocp.args.JsonRestore(),
-            )
+        if epoch is None:
+            return
+        step_dir = self.directory / str(epoch)
+        try:
+            _read_every_json(step_dir)
+            for item in ARRAY_ITEMS:
+                _read_every_array(step_dir / item)
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            raise self._unreadable(epoch, err) from err
 
     def restore(self, state_like: Any) -> tuple[int, Any, Any, CheckpointMeta]:
         """(epoch, state, best params, meta) of the last checkpoint, shaped like `state_like`.

@@ -1,6 +1,7 @@
 """Nothing lost, nothing silent (issue 11): each case is an input that once lost results, trained
 to garbage, dropped rows silently or printed a traceback."""
 
+import gc
 import gzip
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 from conftest import REPO
 
 from dprec import run_config, specs, train
-from dprec.checkpoint import CheckpointError
+from dprec.checkpoint import CheckpointError, RunCheckpoints
 from dprec.data.dataset import build_interaction_data
 from dprec.data.io import read_table
 from dprec.errors import ConfigError, DataError, TrainingError, UserInputError
@@ -77,6 +78,22 @@ def test_corrupt_checkpoint_chunk_keeps_the_results(finished_run, tmp_path):
     line = one_error_line(proc, "checkpoints/3 is unreadable", "resume from epoch 2")
     assert "another --workdir" in line
     assert snapshot(workdir) == before
+
+
+def test_verifying_a_corrupt_checkpoint_leaves_no_reads_behind(finished_run, tmp_path, monkeypatch):
+    """Orbax's concurrent restore abandons its other reads when one fails, and their late
+    failures surface as unraisable exceptions (stray tracebacks); the check reads one array at
+    a time, so nothing is left to fail later."""
+    workdir = copy_run(finished_run, tmp_path / "run")
+    for chunk in (workdir / "checkpoints" / "3").rglob("ocdbt.process_0/d/*"):
+        chunk.write_bytes(np.random.default_rng(1).bytes(chunk.stat().st_size))
+    late_failures = []
+    monkeypatch.setattr(sys, "unraisablehook", late_failures.append)
+    with pytest.raises(CheckpointError, match="checkpoints/3 is unreadable"):
+        RunCheckpoints(workdir).verify_latest()
+    time.sleep(1.0)
+    gc.collect()
+    assert late_failures == []
 
 
 def test_truncated_checkpoint_metadata_keeps_the_results(finished_run, tmp_path):
