@@ -29,15 +29,6 @@ SUSPICIOUS_FILE = "suspicious.csv"
 PRECISION_KS = (100, 1000)
 
 
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """ROC-AUC of `scores` for the boolean labels `positive` (Mann-Whitney, ties averaged)."""
-    ranks = pd.Series(scores).rank(method="average").to_numpy()
-    n_pos, n_neg = positive.sum(), (~positive).sum()
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def precision_at(scores: np.ndarray, positive: np.ndarray, k: int) -> float:
     """Share of truly positive labels among the `k` highest scores."""
     top = np.argsort(-scores, kind="stable")[: min(k, scores.shape[0])]
@@ -47,7 +38,13 @@ def precision_at(scores: np.ndarray, positive: np.ndarray, k: int) -> float:
 def interaction_table(run: LoadedRun) -> pd.DataFrame:
     """One row per training interaction with P(real positive) and the T-CE-style loss."""
     table = interpretation.real_positive_table(
-        run.setup.method, run.setup.roles, run.best_params, run.data, run.setup.graph
+        run.spec,
+        run.setup.method,
+        run.setup.roles,
+        run.best_params,
+        run.data,
+        run.setup.graph,
+        run.setup.initial_state.method_state,
     )
     logits = run.training_logits()
     table["loss"] = np.logaddexp(0.0, -logits)  # −log σ(f), computed stably
@@ -63,7 +60,7 @@ def detection_scores(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     }
     return {
         name: {
-            "auc": roc_auc(score, noisy),
+            "auc": interpretation.roc_auc(score, noisy),
             **{f"precision@{k}": precision_at(score, noisy, k) for k in PRECISION_KS},
         }
         for name, score in scores.items()

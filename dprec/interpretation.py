@@ -1,6 +1,8 @@
 """P(r=1 | r̃=1) for every training interaction (section 4.4, Figure 5).
 
-The score is the method's (`Method.make_noise_score`): DPI h'·f / (h'·f + h·(1−f)); DVAE f.
+The score is the method's (`Method.real_positive_scores`): DPI h'·f / (h'·f + h·(1−f)); DVAE f;
+DCF exp(−ℓ*), CrossDenoise its weight / β². With a truth column (planted data) the summary
+has the ROC AUC of the score for telling clean from noisy interactions.
 The table carries the original ids, the rating where the data has one, and the ground truth
 where the data has one (synthetic data).
 """
@@ -18,6 +20,7 @@ from dprec.data.dataset import InteractionData
 from dprec.methods.base import Method
 from dprec.pair_scores import score_pairs
 from dprec.roles import Roles
+from dprec.specs import RunSpec
 
 TABLE_FILE = "real_positive.csv.gz"
 
@@ -35,17 +38,35 @@ def real_positive_probability(
     return score_pairs(method.make_noise_score(roles), params, graph, users, items)
 
 
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """ROC-AUC of `scores` `[N]` for the boolean labels `positive` `[N]` (Mann-Whitney, ties
+    averaged); NaN without both classes."""
+    scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    n_pos, n_neg = positive.sum(), (~positive).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def real_positive_table(
-    method: Method, roles: Roles, params: dict[str, Any], data: InteractionData, graph: Any = None
+    spec: RunSpec,
+    method: Method,
+    roles: Roles,
+    params: dict[str, Any],
+    data: InteractionData,
+    graph: Any = None,
+    method_state: Any = None,
 ) -> pd.DataFrame:
-    """One row per training interaction: user, item (original ids), probability, [rating, truth]."""
+    """One row per training interaction: user, item (original ids), probability (the
+    method's `real_positive_scores`), [rating, truth]."""
     train = data.train
     table = pd.DataFrame(
         {
             "user": data.user_ids[train.users],
             "item": data.item_ids[train.items],
-            "probability": real_positive_probability(
-                method, roles, params, train.users, train.items, graph
+            "probability": method.real_positive_scores(
+                spec, roles, params, method_state, data, graph
             ),
         }
     )
@@ -68,6 +89,8 @@ def summarize_table(table: pd.DataFrame) -> dict[str, Any]:
     if "truth" in table:
         summary["truly_clean_mean"] = float(table.probability[table.truth == 1].mean())
         summary["truly_noisy_mean"] = float(table.probability[table.truth == 0].mean())
+        auc = roc_auc(table.probability, table.truth == 1)  # clean ranked above noisy
+        summary["noise_detection_auc"] = None if np.isnan(auc) else auc
     return summary
 
 

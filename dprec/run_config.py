@@ -161,6 +161,19 @@ def validate_run_spec(spec: RunSpec) -> None:
             f"method.drop_rate (ε_max) must be in [0, 0.5), got {spec.method.drop_rate}"
         )
     _positive_int(spec.method.num_gradual, "method.num_gradual")
+    if not 0.0 <= spec.method.relabel_ratio <= 1.0:
+        raise ConfigError(
+            f"method.relabel_ratio (DCF's r) must be in [0, 1], got {spec.method.relabel_ratio}"
+        )
+    if spec.method.co_lambda < 0:
+        raise ConfigError(f"method.co_lambda (DCF's σ²) must be >= 0, got {spec.method.co_lambda}")
+    _positive_int(spec.method.dcf_window, "method.dcf_window")
+    low, high = spec.method.factor_lower, spec.method.factor_upper
+    if not 0.0 <= low <= high or high <= 0.0:
+        raise ConfigError(
+            "method.factor_lower and method.factor_upper (CrossDenoise's α ≤ β, β > 0) must "
+            f"satisfy 0 <= α <= β, got α={low}, β={high}"
+        )
     if spec.method.c1 < 0 or spec.method.c2 < 0:
         raise ConfigError("method.c1 and method.c2 (C1, C2) must be >= 0")
     if len(spec.data.split_ratios) != 3 or any(r < 0 for r in spec.data.split_ratios):

@@ -132,6 +132,11 @@ class MethodSpec:
     drop_rate: float = 0.2  # T-CE: ε_max, the final share of the batch dropped
     num_gradual: int = 30_000  # T-CE: steps until the drop rate reaches ε_max
     beta: float = 0.1  # R-CE: weight exponent β
+    relabel_ratio: float = 0.05  # DCF: r, the share of the dropped positives relabelled
+    co_lambda: float = 1e-4  # DCF: σ², the bound's variance (decays to 0 over the epochs)
+    dcf_window: int = 3  # DCF: W, the last visits each positive's mean loss is taken over
+    factor_lower: float = 0.0  # CrossDenoise: α, reliability of the highest-loss user/item
+    factor_upper: float = 1.0  # CrossDenoise: β, reliability of the lowest-loss user/item
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,8 @@ class TrainState:
     Roles are names such as "target", "aux" (g of DPI), "noise_dp" (h) and "noise_dn" (h').
     Every trained role has its own optimizer state, so a sub-task can
     update its roles and leave the others bit for bit unchanged. `frozen` holds parameters that
-    are never trained (the DVAE prior f').
+    are never trained (the DVAE prior f'). `method_state` is a method's own pytree beside the
+    parameters (DCF's loss history, CrossDenoise's entity losses and weights), `{}` for most.
     """
 
     step: jax.Array
@@ -25,6 +26,7 @@ class TrainState:
     params: dict[str, Any]
     opt_state: dict[str, Any]
     frozen: dict[str, Any] = struct.field(default_factory=dict)
+    method_state: Any = struct.field(default_factory=dict)
 
 
 def create_train_state(
@@ -33,6 +35,7 @@ def create_train_state(
     rng: jax.Array,
     *,
     frozen: dict[str, Any] | None = None,
+    method_state: Any = None,
 ) -> TrainState:
     """Step 0 with a fresh optimizer state per role."""
     opt_state = {role: optimizer.init(p) for role, p in params.items()}
@@ -42,4 +45,5 @@ def create_train_state(
         params=params,
         opt_state=opt_state,
         frozen=frozen or {},
+        method_state={} if method_state is None else method_state,
     )

@@ -38,6 +38,7 @@ def make_train_step(
     tables: Mapping[str, Tables] | None = None,
     phase_roles: Mapping[int, str] | None = None,
     phase_of: Callable[[Any], Any] | None = None,
+    stateful: bool = False,
 ) -> TrainStep:
     """One optimisation step on one batch: `fold_in`, loss, grad, update.
 
@@ -48,14 +49,15 @@ def make_train_step(
     still move it). `tables` (lazy update mode): role → its row tables, which the loss sees
     restricted to the batch's touched rows and the optimizer updates row-wise (`lazy_rows`).
     The step's rng is `fold_in(state.rng, state.step)`, so a resumed run draws the same
-    numbers.
+    numbers. `stateful`: the loss also takes `state.method_state` as a last argument and
+    returns `(loss, (logs, new_method_state))`; the step stores the new method state.
     """
     tables = tables or {}
     phase_roles = dict(phase_roles or {})
 
     def train_step(state: TrainState, batch: Batch, graph: Any):
         rng = jax.random.fold_in(state.rng, state.step)
-        grads, logs = jax.grad(loss_fn, has_aux=True)(
+        args = (
             _loss_views(state.params, tables, batch),
             _loss_views(state.frozen, tables, batch),
             batch,
@@ -63,6 +65,11 @@ def make_train_step(
             rng,
             state.step,
         )
+        method_state = state.method_state
+        if stateful:
+            grads, (logs, method_state) = jax.grad(loss_fn, has_aux=True)(*args, method_state)
+        else:
+            grads, logs = jax.grad(loss_fn, has_aux=True)(*args)
         always = [role for role in state.params if role not in phase_roles.values()]
         params, opt_state = _update_roles(optimizer, grads, state, tables, batch, always)
         if phase_roles:
@@ -72,7 +79,9 @@ def make_train_step(
             )
             for role, (role_params, role_opt_state) in stepped.items():
                 params[role], opt_state[role] = role_params, role_opt_state
-        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+        new_state = state.replace(
+            step=state.step + 1, params=params, opt_state=opt_state, method_state=method_state
+        )
         return new_state, logs
 
     return train_step
@@ -122,9 +131,12 @@ def _loss_views(params: dict[str, Any], tables: Mapping[str, Tables], batch: Bat
     return {role: loss_view(p, tables.get(role, {}), batch) for role, p in params.items()}
 
 
-def make_epoch_fn(train_step: TrainStep) -> Callable[..., tuple[TrainState, Any]]:
+def make_epoch_fn(
+    train_step: TrainStep, end_epoch: Callable[[Any], Any] | None = None
+) -> Callable[..., tuple[TrainState, Any]]:
     """A jitted `epoch(state, batches, graph)` running `train_step` over epoch arrays
-    `[n_batches, B, ...]`.
+    `[n_batches, B, ...]`, then `end_epoch(method_state) -> method_state` if given (a
+    method's per-epoch update, e.g. CrossDenoise's weights for the next epoch).
 
     `graph` (the training adjacency, or None) is an argument, not a closed-over constant.
     Returns the new state and the per-step logs averaged over the epoch. The input state's
@@ -133,6 +145,8 @@ def make_epoch_fn(train_step: TrainStep) -> Callable[..., tuple[TrainState, Any]
 
     def epoch(state: TrainState, batches: Batch, graph: Any):
         state, logs = jax.lax.scan(lambda s, b: train_step(s, b, graph), state, batches)
+        if end_epoch is not None:
+            state = state.replace(method_state=end_epoch(state.method_state))
         return state, jax.tree.map(jnp.mean, logs)
 
     return jax.jit(epoch, donate_argnums=0)

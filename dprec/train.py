@@ -120,7 +120,13 @@ def create_setup(
     init_key, train_key = jax.random.split(jax.random.key(spec.seed))
     roles = method.create_roles(spec, data.n_users, data.n_items, init_key, frozen_params)
     optimizer = optax.adam(spec.train.learning_rate)
-    state = create_train_state(roles.params, optimizer, train_key, frozen=roles.frozen)
+    state = create_train_state(
+        roles.params,
+        optimizer,
+        train_key,
+        frozen=roles.frozen,
+        method_state=method.init_method_state(spec, data),
+    )
     step = method.make_train_step(spec, roles, optimizer, n_users=data.n_users)
     return Setup(
         spec=spec,
@@ -130,7 +136,7 @@ def create_setup(
         batch_size=padded_batch_size(spec.train.batch_size, shards),
         roles=roles,
         initial_state=sharding.replicate(state, mesh),
-        epoch_fn=make_epoch_fn(step),
+        epoch_fn=make_epoch_fn(step, method.make_end_epoch(spec, data)),
         evaluator=create_evaluator(data, spec.eval, roles.score["target"], graph),
         positives=PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items),
         graph=graph,
@@ -422,7 +428,13 @@ def run_spec(
     if method.is_denoising:
         setup = fitted.setup
         table = interpretation.real_positive_table(
-            method, setup.roles, fitted.best_params, data, setup.graph
+            spec,
+            method,
+            setup.roles,
+            fitted.best_params,
+            data,
+            setup.graph,
+            fitted.state.method_state,
         )
         results["interpretation"] = interpretation.summarize_table(table)
         if writer:

@@ -17,14 +17,15 @@ def spec_of(method, model="gmf"):
 
 
 def test_unknown_method_is_an_error():
-    with pytest.raises(ConfigError, match="method.name='dcf' is not one of normal, wbpr"):
-        get_method("dcf")
-    with pytest.raises(ConfigError, match="unknown method 'dcf'"):
-        presets.build_config("method=dcf")
+    with pytest.raises(ConfigError, match="method.name='dfc' is not one of normal, wbpr"):
+        get_method("dfc")
+    with pytest.raises(ConfigError, match="unknown method 'dfc'"):
+        presets.build_config("method=dfc")
 
 
 def test_name_lists_come_from_the_registry():
-    assert presets.METHODS == METHOD_NAMES == ("normal", "wbpr", "tce", "rce", "dpi", "dvae")
+    assert presets.METHODS == METHOD_NAMES
+    assert METHOD_NAMES == ("normal", "wbpr", "tce", "rce", "dcf", "crossdenoise", "dpi", "dvae")
     assert {name: report.METHOD_LABELS[name] for name in METHOD_NAMES} == {
         name: method.label for name, method in METHODS.items()
     }
@@ -45,14 +46,17 @@ def test_config_fields_are_method_spec_fields(name):
         ("rce", {"target"}, set()),
         ("dpi", {"target", "aux", "noise_dp", "noise_dn"}, set()),
         ("dvae", {"target", "noise_dp", "noise_dn"}, {"prior"}),
+        ("dcf", {"target"}, set()),
+        ("crossdenoise", {"target"}, set()),
     ],
 )
 def test_roles_of_each_method(name, trained, frozen):
     method, spec = get_method(name), spec_of(name)
     assert set(method.role_models(spec)) == trained
     assert set(method.frozen_role_models(spec)) == frozen
-    assert dict(method.phase_roles) == (NOISE_ROLE if method.is_denoising else {})
-    assert method.is_denoising == (name in ("dpi", "dvae"))
+    assert dict(method.phase_roles) == (NOISE_ROLE if name in ("dpi", "dvae") else {})
+    assert method.is_denoising == (name in ("dpi", "dvae", "dcf", "crossdenoise"))
+    assert method.has_method_state == (name in ("dcf", "crossdenoise"))
 
 
 def test_graph_need_follows_every_role_model():

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dprec import denoise_report, recommend, train
+from dprec import denoise_report, interpretation, recommend, train
 from dprec.presets import build_config
 from dprec.run_loading import load_run
 
@@ -27,7 +27,7 @@ def test_auc_and_precision_hand_computed():
     scores = np.array([0.9, 0.8, 0.3, 0.3, 0.1])
     labels = np.array([True, False, True, False, False])
     # positive pairs above negatives: 0.9 > all 3 (3); 0.3 vs (0.8, 0.3, 0.1): 1 + 0.5 = 1.5
-    assert denoise_report.roc_auc(scores, labels) == pytest.approx(4.5 / 6)
+    assert interpretation.roc_auc(scores, labels) == pytest.approx(4.5 / 6)
     assert denoise_report.precision_at(scores, labels, 2) == 0.5
 
 

@@ -16,13 +16,16 @@ class EpochBatches:
     """One epoch as `n_batches` batches of `batch_size` positives; the last batch is padded.
 
     users `[n_batches, B]`, pos_items `[n_batches, B]`, neg_items `[n_batches, B, n_neg]`,
-    mask `[n_batches, B]` (1.0 for real positives, 0.0 for padding).
+    mask `[n_batches, B]` (1.0 for real positives, 0.0 for padding), index `[n_batches, B]`
+    int32: each positive's row in the training arrays (0 for padding), for methods that keep
+    a state per training interaction (DCF, CrossDenoise).
     """
 
     users: np.ndarray
     pos_items: np.ndarray
     neg_items: np.ndarray
     mask: np.ndarray
+    index: np.ndarray
 
 
 def padded_batch_size(batch_size: int, multiple: int) -> int:
@@ -52,11 +55,13 @@ def make_epoch_batches(
         rng, np.repeat(batch_users[:, None], num_negatives, axis=1), positives, item_probs
     ).astype(np.int32)
     mask = np.concatenate([np.ones(users.shape[0], np.float32), np.zeros(pad, np.float32)])
+    index = np.concatenate([order, np.zeros(pad, order.dtype)]).astype(np.int32)
     return EpochBatches(
         users=batch_users.reshape(n_batches, batch_size),
         pos_items=batch_items.reshape(n_batches, batch_size),
         neg_items=negatives.reshape(n_batches, batch_size, num_negatives),
         mask=mask.reshape(n_batches, batch_size),
+        index=index.reshape(n_batches, batch_size),
     )
 
 
@@ -73,7 +78,8 @@ def epoch_batches(
     multiple: int = 1,
 ) -> dict[str, np.ndarray]:
     """The host arrays of one epoch of `data.train`; seeded by (seed, epoch) so any epoch can
-    be redrawn: users, pos_items, mask `[n_batches, B]`, neg_items `[n_batches, B, n_neg]`.
+    be redrawn: users, pos_items, mask, index `[n_batches, B]`, neg_items
+    `[n_batches, B, n_neg]`.
 
     `with_touched_rows` (lazy update mode) adds each batch's touched rows (`data.touched`),
     padded to a multiple of `multiple` (the device count).
@@ -93,9 +99,16 @@ def epoch_batches(
         "pos_items": batches.pos_items,
         "neg_items": batches.neg_items,
         "mask": batches.mask,
+        "index": batches.index,
     }
     if with_touched_rows:
         arrays |= touched_rows(
-            **arrays, n_users=data.n_users, n_items=data.n_items, multiple=multiple
+            batches.users,
+            batches.pos_items,
+            batches.neg_items,
+            batches.mask,
+            n_users=data.n_users,
+            n_items=data.n_items,
+            multiple=multiple,
         )
     return arrays

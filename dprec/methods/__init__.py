@@ -7,10 +7,10 @@ A new method is one module here (a `Method` subclass and its `METHOD` instance, 
 from __future__ import annotations
 
 from dprec.errors import ConfigError
-from dprec.methods import dpi, dvae, normal, rce, tce, wbpr
+from dprec.methods import crossdenoise, dcf, dpi, dvae, normal, rce, tce, wbpr
 from dprec.methods.base import Method
 
-_MODULES = (normal, wbpr, tce, rce, dpi, dvae)
+_MODULES = (normal, wbpr, tce, rce, dcf, crossdenoise, dpi, dvae)
 METHODS: dict[str, Method] = {module.METHOD.name: module.METHOD for module in _MODULES}
 METHOD_NAMES = tuple(METHODS)
 

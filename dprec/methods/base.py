@@ -6,10 +6,10 @@ in one DP/DN phase, its negative sampler, its frozen roles (the DVAE prior) and 
 pretrained, its noise score for the noisy-interaction report, and its presets and config
 fields. The library asks the method; it never compares method names.
 
-Per-interaction state (e.g. a running loss per training interaction, as DCF keeps): such a
-method would add a pytree to `TrainState` next to `frozen`, initialise it from the data, read
-it through the loss's `frozen`-like argument and return its update in the loss's logs; the
-train step writes it back. Nothing here assumes a method holds parameters only.
+Per-interaction state (DCF's loss history, CrossDenoise's entity losses): a method with
+`has_method_state` gives its initial pytree (`init_method_state`), its loss takes that state
+as a last argument and returns the updated one beside its logs, and `make_end_epoch` may
+update it once per epoch; it lives in `TrainState.method_state`, so checkpoints carry it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dprec import steps
 from dprec.lazy_rows import Tables
 from dprec.methods.common import LossFn, Regularizer, make_regularizer
 from dprec.models import GRAPH_MODELS, row_tables
+from dprec.pair_scores import score_pairs
 from dprec.roles import Roles, create_roles
 from dprec.specs import ModelSpec, RunSpec
 
@@ -46,7 +47,9 @@ class Method:
 
     name: ClassVar[str]
     label: ClassVar[str]
-    is_denoising: ClassVar[bool] = False  # learns P(real positive): writes the noise report
+    # scores how likely each training interaction is a real positive: writes the noise report
+    is_denoising: ClassVar[bool] = False
+    has_method_state: ClassVar[bool] = False  # keeps a per-interaction state (see above)
     config_fields: ClassVar[tuple[str, ...]] = ()
     presets: ClassVar[Presets] = {}
     preset_base: ClassVar[str | None] = None
@@ -92,6 +95,32 @@ class Method:
             )
 
         return probability
+
+    def init_method_state(self, spec: RunSpec, data: Any) -> Any:
+        """The method's state at step 0 (a pytree); `{}` for a method without one."""
+        del spec, data
+        return {}
+
+    def make_end_epoch(self, spec: RunSpec, data: Any) -> Callable[[Any], Any] | None:
+        """`method_state -> method_state` run (jitted) at the end of every epoch, or None."""
+        del spec, data
+        return None
+
+    def real_positive_scores(
+        self,
+        spec: RunSpec,
+        roles: Roles,
+        params: dict[str, Any],
+        method_state: Any,
+        data: Any,
+        graph: Any,
+    ) -> np.ndarray:
+        """The noise report's score `[n_train]` of every training interaction, in [0, 1],
+        higher = more likely a real positive: `make_noise_score` on the training pairs
+        (methods with a per-interaction state read it from `method_state` instead)."""
+        del spec, method_state
+        train = data.train
+        return score_pairs(self.make_noise_score(roles), params, graph, train.users, train.items)
 
     def pretrain_frozen(
         self, spec: RunSpec, data: Any, *, fit_fn: Callable[..., Any]
@@ -159,4 +188,5 @@ class Method:
             tables=self.lazy_tables(spec),
             phase_roles=self.phase_roles,
             phase_of=self.phase_of(spec),
+            stateful=self.has_method_state,
         )

@@ -71,6 +71,16 @@ def update_history(
     )
 
 
+def count_selections(
+    history: LossHistory, *, index: jax.Array, selected: jax.Array, valid: jax.Array
+) -> LossHistory:
+    """Add `selected` `[B]` (0/1) to the selection counts of the interactions `index` `[B]`;
+    padding (`valid` 0) adds nothing."""
+    row = jnp.where(valid > 0, index, history.selected.shape[0])
+    counts = history.selected.at[row].add(selected.astype(jnp.float32), mode="drop")
+    return history._replace(selected=counts)
+
+
 def damping(losses: jax.Array) -> jax.Array:
     """φ(ℓ) = log(1 + ℓ + ℓ²/2): non-decreasing, ≈ ℓ for small ℓ, logarithmic for outliers."""
     return jnp.log1p(losses + 0.5 * jnp.square(losses))
