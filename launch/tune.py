@@ -128,9 +128,7 @@ DENOISING = {
     "method.c2": PAPER_C,
     "method.alpha": Choice((0.0, 0.5, 1.0)),
 }
-PENDING = None  # a method whose space is filled when it lands in dprec
-
-SPACES: dict[str, dict[str, Any] | None] = {
+SPACES: dict[str, dict[str, Any]] = {
     "normal": COMMON,
     "wbpr": {**COMMON, "method.popularity_exponent": Float(0.0, 1.0)},
     # num_gradual in steps: from Modcloth's 400 (40 steps an epoch) to the paper's 30,000.
@@ -140,15 +138,24 @@ SPACES: dict[str, dict[str, Any] | None] = {
         "method.num_gradual": Choice((100, 400, 1000, 3000, 10_000, 30_000)),
     },
     "rce": {**COMMON, "method.beta": Float(0.05, 1.0)},
+    # DCF: T-CE's schedule plus its own r, σ² and window (the authors' defaults inside).
+    "dcf": {
+        **COMMON,
+        "method.drop_rate": Float(0.05, 0.4),
+        "method.num_gradual": Choice((100, 400, 1000, 3000, 10_000, 30_000)),
+        "method.relabel_ratio": Float(0.0, 0.3),
+        "method.co_lambda": Choice((0.0, 1e-4, 1e-2)),
+        "method.dcf_window": Choice((1, 3, 5)),
+    },
+    # CrossDenoise: α in [0, 1] and β in [1, 2] can never cross (α ≤ β is required); the
+    # authors' settings with β < 1 (e.g. (0.14, 0.4)) need --space.
+    "crossdenoise": {
+        **COMMON,
+        "method.factor_lower": Float(0.0, 1.0),
+        "method.factor_upper": Float(1.0, 2.0),
+    },
     "dpi": DENOISING,
     "dvae": DENOISING,
-    # PENDING until the methods land (issue 12 item 2); then one line each, e.g.
-    #   "dcf": {**COMMON, "method.drop_rate": Float(0.05, 0.4),
-    #           "method.relabel_ratio": Float(0.0, 0.3)},
-    #   "crossdenoise": {**COMMON, "method.alpha_low": Float(...), "method.alpha_high": ...},
-    # with the field names and ranges of the method's own module and paper.
-    "dcf": PENDING,
-    "crossdenoise": PENDING,
 }
 
 
@@ -200,16 +207,10 @@ def _scalar(value: Any) -> bool:
 
 
 def method_space(method: str) -> dict[str, Any]:
-    """The table's space of `method`; an unknown or pending method is an error."""
+    """The table's space of `method`; an unknown method is an error."""
     if method not in SPACES:
         raise TuneError(f"unknown method {method!r}; launch/tune.py knows {', '.join(SPACES)}")
-    space = SPACES[method]
-    if space is None:
-        raise TuneError(
-            f"no search space for {method} yet (filled in launch/tune.py SPACES when it lands);"
-            " pass --space JSON meanwhile"
-        )
-    return dict(space)
+    return dict(SPACES[method])
 
 
 def describe_space(space: Mapping[str, Any]) -> dict[str, Any]:
