@@ -1,0 +1,83 @@
+"""launch/noise_bench.py: planted data, one command per method, the table and its AUCs."""
+
+import csv
+import itertools
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "launch"))
+import noise_bench  # noqa: E402
+
+from dprec import interpretation  # noqa: E402
+from dprec.data import planted  # noqa: E402
+
+
+def test_roc_auc_is_the_share_of_correctly_ordered_pairs():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 4, 40).astype(float)  # many ties
+    positive = rng.random(40) < 0.4
+    pairs = [
+        1.0 if p > n else 0.5 if p == n else 0.0
+        for p, n in itertools.product(scores[positive], scores[~positive])
+    ]
+    assert interpretation.roc_auc(scores, positive) == pytest.approx(np.mean(pairs))
+
+
+def test_the_report_auc_of_a_known_good_score_is_high():
+    """The planted ratings follow the truth; a score that is the rating with 5 % of its
+    values shuffled must separate clean from noisy: AUC > 0.9 (and exactly 1 unshuffled)."""
+    frame = planted.plant("popularity", 0.3, n_users=500, n_items=120, seed=1).frame
+    score = frame["rating"].to_numpy().astype(float)
+    table = frame.assign(probability=score)
+    assert interpretation.summarize_table(table)["noise_detection_auc"] == 1.0
+    rng = np.random.default_rng(0)
+    flipped = rng.random(len(score)) < 0.05
+    score[flipped] = rng.permutation(score[flipped])
+    auc = interpretation.summarize_table(table.assign(probability=score))["noise_detection_auc"]
+    assert 0.9 < auc < 1.0
+
+
+def test_a_small_bench_writes_every_row(tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ["--out", str(out), "--kinds", "uniform", "--rates", "0.3", "--methods", "normal,dcf"]
+    args += ["--seeds", "0", "--max-epochs", "2", "--n-users", "300", "--n-items", "80"]
+    assert noise_bench.main(args) == 0
+    rows = list(csv.DictReader((out / noise_bench.CSV_FILE).read_text().splitlines()))
+    methods = {row["method"] for row in rows}
+    assert methods == {"normal", "dcf", "popularity"}
+    aucs = {row["method"]: float(row["mean"]) for row in rows if row["metric"] == "auc"}
+    assert set(aucs) == {"normal", "dcf", "popularity"}
+    assert all(0.0 <= value <= 1.0 for value in aucs.values())
+    recall = [row for row in rows if row["metric"] == "recall@20" and row["view"] == "paper"]
+    assert {row["method"] for row in recall} == methods and all(row["n"] == "1" for row in recall)
+    table = (out / noise_bench.TABLE_FILE).read_text()
+    assert "### uniform noise, rate 0.3" in table and "| DCF |" in table
+    assert "Normal (AUC: σ(f))" in table
+    # The data file is what the generator plants (its rates are tests/test_planted.py's).
+    data = planted.plant("uniform", 0.3, n_users=300, n_items=80, seed=0).frame
+    written = pd.read_csv(out / "data" / "uniform-0.3.csv.gz")
+    np.testing.assert_array_equal(written["truth"], data["truth"])
+    assert "[2/2]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kinds", "bursty"], "unknown noise kind 'bursty'"),
+        (["--kinds", "exposure"], "plants no noisy clicks"),
+        (["--rates", "0.2,1.5"], "--rates must be in (0, 1)"),
+        (["--methods", "tce,dpi"], "must include normal"),
+        (["--methods", "normal,foo"], "unknown method 'foo'"),
+        (["--seeds", "a"], "bad --seeds"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "bench"
+    assert noise_bench.main(["--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("noise_bench: error:") and message in err and len(err.splitlines()) == 1
+    assert not out.exists()
