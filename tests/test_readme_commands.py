@@ -7,13 +7,11 @@ reader's machine (`/data/...`, `clicks.csv.gz`) are replaced by small files of t
 
 import re
 import shlex
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, SHARED_DATA
+from conftest import REPO, SHARED_DATA, run_main
 
 
 def readme_commands() -> list[str]:
@@ -77,16 +75,6 @@ def as_args(command: str, stand_ins: dict[str, str], workdir) -> list[str]:
     return out
 
 
-def run_main(args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "dprec.main", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 COMMANDS = readme_commands()
 
 
@@ -99,7 +87,7 @@ def test_the_readme_has_the_commands_this_file_checks():
 def test_readme_command_passes_its_checks(command, stand_ins, tmp_path):
     if ("modcloth" in command or "ml-100k" in command) and not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not available")
-    proc = run_main([*as_args(command, stand_ins, tmp_path / "run"), "--dry_run"])
+    proc = run_main(*as_args(command, stand_ins, tmp_path / "run"), "--dry_run")
     assert proc.returncode == 0, f"{command}\n{proc.stderr}"
     assert "config and data are valid" in proc.stdout
     assert not (tmp_path / "run").exists(), "--dry_run must write nothing"
@@ -109,7 +97,7 @@ def test_own_log_example_trains(stand_ins, tmp_path):
     """The own-log example: a CSV without a truth column trains to results (issue 11.10)."""
     command = next(c for c in COMMANDS if "dataset=table" in c)
     args = as_args(command, stand_ins, tmp_path / "run")
-    proc = run_main([*args, "--config.train.num_epochs=2"])
+    proc = run_main(*args, "--config.train.num_epochs=2")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "run" / "results.json").is_file()
 
@@ -121,7 +109,7 @@ def test_quickstart_prints_a_few_lines_and_where_the_results_are(tmp_path):
     assert command == ("python -m dprec.main --config=configs/default.py --workdir=runs/quickstart")
     epochs = 4
     workdir = tmp_path / "quickstart"
-    proc = run_main([*as_args(command, {}, workdir), f"--config.train.num_epochs={epochs}"])
+    proc = run_main(*as_args(command, {}, workdir), f"--config.train.num_epochs={epochs}")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) <= epochs + 4, proc.stderr
@@ -132,12 +120,10 @@ def test_quickstart_prints_a_few_lines_and_where_the_results_are(tmp_path):
 
 def test_verbosity_flag_restores_third_party_logs(tmp_path):
     proc = run_main(
-        [
-            "--config=configs/tiny.py",
-            "--config.train.num_epochs=1",
-            "--verbosity=0",
-            f"--workdir={tmp_path / 'run'}",
-        ]
+        "--config=configs/tiny.py",
+        "--config.train.num_epochs=1",
+        "--verbosity=0",
+        f"--workdir={tmp_path / 'run'}",
     )
     assert proc.returncode == 0, proc.stderr
     assert "checkpoint" in proc.stderr.lower()  # orbax's INFO lines are back

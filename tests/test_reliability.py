@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, run_main
 
 from dprec import run_config, specs, train
 from dprec.checkpoint import CheckpointError, RunCheckpoints
@@ -20,16 +20,6 @@ from dprec.errors import ConfigError, DataError, TrainingError, UserInputError
 from dprec.presets import build_config
 
 TINY = "configs/tiny.py"
-
-
-def run_main(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "dprec.main", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def one_error_line(proc, *words):
