@@ -46,6 +46,14 @@ def prior_run_spec(spec: RunSpec) -> RunSpec:
 _CACHE_FORMAT = 2
 
 
+def _train_fields(prior_spec: RunSpec) -> dict:
+    """The training fields that determine f': not where its tables live (`shard_tables`,
+    a placement), so sharded and replicated runs share a prior and older keys stay valid."""
+    fields = dataclasses.asdict(prior_spec.train)
+    del fields["shard_tables"]
+    return fields
+
+
 def cache_key(prior_spec: RunSpec, data: InteractionData) -> str:
     """sha256 of everything that determines the pretrained prior."""
     fields = {
@@ -54,7 +62,7 @@ def cache_key(prior_spec: RunSpec, data: InteractionData) -> str:
         "model": dataclasses.asdict(prior_spec.model),
         "data": dataclasses.asdict(prior_spec.data),
         "data_fingerprint": data.fingerprint,
-        "train": dataclasses.asdict(prior_spec.train),
+        "train": _train_fields(prior_spec),
         "eval": dataclasses.asdict(prior_spec.eval),
         "seed": prior_spec.seed,
     }

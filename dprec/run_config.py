@@ -190,6 +190,10 @@ def validate_run_spec(spec: RunSpec) -> None:
         raise ConfigError(
             f"train.checkpoint_every must be an integer >= 0 (0 = by time), got {every!r}"
         )
+    if not isinstance(spec.train.shard_tables, bool):
+        raise ConfigError(
+            f"train.shard_tables must be True or False, got {spec.train.shard_tables!r}"
+        )
     _positive_int(spec.model.embed_dim, "model.embed_dim")
     _positive_int(spec.eval.chunk_size, "eval.chunk_size")
     if not spec.eval.ks:

@@ -2,7 +2,10 @@
 
 One code path serves one CPU, several GPUs or a TPU slice: a one-axis mesh over all local
 devices; training batches are split along the batch axis and parameters are replicated, so
-`jax.jit` inserts the gradient all-reduce.
+`jax.jit` inserts the gradient all-reduce. With `shard_tables` (`place_state`), the user and
+item embedding tables (and their Adam moments) are split by rows over the same axis instead,
+so each device holds 1/n of them; GSPMD (plain `jax.jit` on the sharded inputs) inserts the
+gathers and scatters of batch rows and the evaluation's collectives.
 """
 
 from __future__ import annotations
@@ -31,6 +34,57 @@ def num_shards(mesh: Mesh) -> int:
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Put every array of `tree` on all devices of `mesh`."""
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+def row_sharded(mesh: Mesh) -> NamedSharding:
+    """Rows of a 2-D table split over the mesh axis, columns whole."""
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS, None))
+
+
+def is_row_table(leaf: Any, n_users: int, n_items: int, shards: int) -> bool:
+    """A 2-D array with `n_users` or `n_items` rows, divisible by `shards`.
+
+    A table whose row count does not divide evenly stays replicated: padding rows would change
+    the models' shapes (and so checkpoints and the evaluation's item axis) for one placement.
+    """
+    shape = getattr(leaf, "shape", ())
+    return len(shape) == 2 and shape[0] in (n_users, n_items) and shape[0] % shards == 0
+
+
+def place_state(state: Any, mesh: Mesh, *, shard_tables: bool, n_users: int, n_items: int):
+    """Put a `TrainState` on `mesh`: everything replicated, or with `shard_tables` every
+    user/item table of params, optimizer states and frozen params split by rows
+    (`row_sharded`); step, rng, biases, MLP weights and `method_state` stay replicated.
+
+    A checkpoint restored into the placed state (`checkpoint.RunCheckpoints.restore` takes the
+    target's shardings) comes back placed the same way.
+    """
+    if not shard_tables:
+        return replicate(state, mesh)
+    return jax.device_put(state, state_shardings(state, mesh, n_users=n_users, n_items=n_items))
+
+
+def state_shardings(state: Any, mesh: Mesh, *, n_users: int, n_items: int) -> Any:
+    """The row-sharded placement of `place_state`, as a pytree of shardings like `state`."""
+    replicated, rows = NamedSharding(mesh, PartitionSpec()), row_sharded(mesh)
+    shards = num_shards(mesh)
+
+    def tables(tree):
+        return jax.tree.map(
+            lambda x: rows if is_row_table(x, n_users, n_items, shards) else replicated, tree
+        )
+
+    everything = jax.tree.map(lambda x: replicated, state)
+    return everything.replace(
+        params=tables(state.params),
+        opt_state=tables(state.opt_state),
+        frozen=tables(state.frozen),
+    )
+
+
+def shardings_of(tree: Any) -> Any:
+    """The sharding of every array of `tree` (e.g. to pin a jitted function's outputs)."""
+    return jax.tree.map(lambda x: x.sharding, tree)
 
 
 def shard_epoch(arrays: Any, mesh: Mesh) -> Any:

@@ -105,6 +105,7 @@ class TrainSpec:
     # Epochs between checkpoints of a run with a workdir (and always after the last); 0 = by
     # time, so that saving costs at most about a tenth of the run.
     checkpoint_every: int = 0
+    shard_tables: bool = False  # split user/item tables (and Adam moments) by rows over devices
 
 
 UPDATE_MODES = ("dense", "lazy")

@@ -132,7 +132,10 @@ def _loss_views(params: dict[str, Any], tables: Mapping[str, Tables], batch: Bat
 
 
 def make_epoch_fn(
-    train_step: TrainStep, end_epoch: Callable[[Any], Any] | None = None
+    train_step: TrainStep,
+    end_epoch: Callable[[Any], Any] | None = None,
+    *,
+    state_shardings: Any = None,
 ) -> Callable[..., tuple[TrainState, Any]]:
     """A jitted `epoch(state, batches, graph)` running `train_step` over epoch arrays
     `[n_batches, B, ...]`, then `end_epoch(method_state) -> method_state` if given (a
@@ -140,7 +143,9 @@ def make_epoch_fn(
 
     `graph` (the training adjacency, or None) is an argument, not a closed-over constant.
     Returns the new state and the per-step logs averaged over the epoch. The input state's
-    buffers are donated.
+    buffers are donated. `state_shardings` (a pytree like the state, from
+    `sharding.shardings_of`): the output state is placed exactly like that, so a row-sharded
+    table stays sharded and the next epoch reuses the compiled function and the buffers.
     """
 
     def epoch(state: TrainState, batches: Batch, graph: Any):
@@ -149,7 +154,9 @@ def make_epoch_fn(
             state = state.replace(method_state=end_epoch(state.method_state))
         return state, jax.tree.map(jnp.mean, logs)
 
-    return jax.jit(epoch, donate_argnums=0)
+    if state_shardings is None:
+        return jax.jit(epoch, donate_argnums=0)
+    return jax.jit(epoch, donate_argnums=0, out_shardings=(state_shardings, None))
 
 
 def phase_cond(phase, dp_fn, dn_fn, operands):

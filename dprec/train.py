@@ -128,6 +128,14 @@ def create_setup(
         method_state=method.init_method_state(spec, data),
     )
     step = method.make_train_step(spec, roles, optimizer, n_users=data.n_users)
+    state = sharding.place_state(
+        state,
+        mesh,
+        shard_tables=spec.train.shard_tables,
+        n_users=data.n_users,
+        n_items=data.n_items,
+    )
+    end_epoch = method.make_end_epoch(spec, data)
     return Setup(
         spec=spec,
         data=data,
@@ -135,8 +143,8 @@ def create_setup(
         mesh=mesh,
         batch_size=padded_batch_size(spec.train.batch_size, shards),
         roles=roles,
-        initial_state=sharding.replicate(state, mesh),
-        epoch_fn=make_epoch_fn(step, method.make_end_epoch(spec, data)),
+        initial_state=state,
+        epoch_fn=make_epoch_fn(step, end_epoch, state_shardings=sharding.shardings_of(state)),
         evaluator=create_evaluator(data, spec.eval, roles.score["target"], graph),
         positives=PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items),
         graph=graph,
