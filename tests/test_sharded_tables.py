@@ -12,6 +12,7 @@ from test_resume import comparable
 
 from dprec import checkpoint, sharding, train
 from dprec.data.registry import load_dataset
+from dprec.errors import ConfigError
 from dprec.methods import get_method
 from dprec.run_config import run_spec_from_config
 from dprec.run_loading import load_run
@@ -173,3 +174,10 @@ def test_the_epoch_moves_batch_rows_not_whole_tables(tiny_config):
     gathered = re.findall(r"= \w+\[(\d+),\d+\]\S* all-gather", hlo)
     assert gathered  # the batch rows are gathered ...
     assert str(data.n_items) not in gathered  # ... the item tables never are
+
+
+def test_shard_tables_must_be_a_bool(tiny_config):
+    config = tiny_config.to_dict()
+    config["train"]["shard_tables"] = 1
+    with pytest.raises(ConfigError, match="train.shard_tables must be True or False"):
+        run_spec_from_config(config)
