@@ -467,6 +467,11 @@ def open_study(tune: Tune, settings: dict[str, Any], prune_startup: int, prune_w
         direction="maximize",
         load_if_exists=True,
     )
+    # A reloaded study must not restart the sampler's random stream: a sampler seeded as the
+    # first time would propose the first trials' settings again (wasted as duplicates). The
+    # seed moves on with the trials already in the study, so a resumed tune stays reproducible.
+    if study.trials:
+        study.sampler = optuna.samplers.TPESampler(seed=tune.seed + len(study.trials))
     stored = study.user_attrs.get("settings")
     if stored is None:
         study.set_user_attr("settings", settings)

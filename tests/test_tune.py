@@ -267,3 +267,20 @@ def test_space_table_and_parsing():
     assert tune.override_value(1e-6) == "1e-06" and tune.override_value(True) == "true"
     with pytest.raises(tune.TuneError, match="log range"):
         tune.parse_space('{"a.b": {"low": 0, "high": 1, "log": true}}')
+
+
+def test_a_reopened_study_samples_new_settings(tmp_path):
+    """Topping up a study (a rerun with more --trials, or after a kill) must not propose the
+    first trials' settings again: the sampler's seed moves on with the stored trials."""
+    space = {"x": tune.Float(0.0, 1.0)}
+    settings = {"config": "c", "space": tune.describe_space(space)}
+    job = tune.Tune("c", tmp_path, {}, space, "recall@20", 1, 0)
+
+    def objective(trial):
+        return space["x"].suggest(trial, "x")
+
+    tmp_path.mkdir(exist_ok=True)
+    tune.open_study(job, settings, 5, 0, "none").optimize(objective, n_trials=3)
+    tune.open_study(job, settings, 5, 0, "none").optimize(objective, n_trials=3)
+    values = [t.params["x"] for t in tune.open_study(job, settings, 5, 0, "none").trials]
+    assert len(values) == 6 and len(set(values)) == 6
