@@ -222,8 +222,8 @@ def test_batch_size_not_positive(tiny_config, batch_size):
 
 
 def test_unknown_method_name_is_an_error_not_a_default(tiny_config):
-    with pytest.raises(ConfigError, match="method.name='dcf' is not one of.*dvae"):
-        _spec(tiny_config, method__name="dcf")
+    with pytest.raises(ConfigError, match="method.name='dfc' is not one of.*dvae"):
+        _spec(tiny_config, method__name="dfc")
 
 
 def test_unknown_model_name(tiny_config):
