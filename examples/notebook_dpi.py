@@ -49,8 +49,15 @@ print("top items of users 0-2:", np.argsort(-np.asarray(scores), axis=1)[:, :5])
 # %% 5. Which training interactions look noisy? P(r=1 | r̃=1) per interaction.
 from dprec import interpretation  # noqa: E402
 
+setup = fitted.setup
 table = interpretation.real_positive_table(
-    fitted.setup.method, fitted.setup.roles, fitted.best_params, data, fitted.setup.graph
+    spec,
+    setup.method,
+    setup.roles,
+    fitted.best_params,
+    data,
+    setup.graph,
+    fitted.state.method_state,
 )
 print(interpretation.summarize_table(table))
 
