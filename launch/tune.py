@@ -392,21 +392,26 @@ def run_trial(tune: Tune, trial) -> float:
             stderr=subprocess.STDOUT,
         )
         try:
+            pruned_at = None
             while True:
                 done = proc.poll() is not None
-                pruned = False
                 for line in read_epochs(run_dir / rundir.METRICS_FILE):
                     epoch, value = line.get("epoch"), line.get("valid", {}).get(tune.metric)
                     if not isinstance(epoch, int) or epoch in reported or value is None:
                         continue
                     reported.add(epoch)
                     trial.report(float(value), step=epoch)
-                    pruned = pruned or trial.should_prune()
-                if pruned and not done:
-                    _stop(proc)
+                    if pruned_at is None and trial.should_prune():
+                        pruned_at = epoch
+                # Pruned at the first epoch the pruner says so, even when the run finished
+                # between two polls: the study must not depend on the machine's speed.
+                if pruned_at is not None:
+                    if not done:
+                        _stop(proc)
                     trial.set_user_attr("epochs_run", max(reported))
+                    trial.set_user_attr("pruned_at", pruned_at)
                     trial.set_user_attr("seconds", time.perf_counter() - start)
-                    raise optuna.TrialPruned(f"pruned at epoch {max(reported)}")
+                    raise optuna.TrialPruned(f"pruned at epoch {pruned_at}")
                 if done:
                     break
                 time.sleep(POLL_SECONDS)
@@ -536,8 +541,8 @@ def progress(study, trial) -> None:
     extra = ""
     if "duplicate_of" in trial.user_attrs:
         extra = f" (same setting as trial {trial.user_attrs['duplicate_of']})"
-    elif trial.state.name == "PRUNED" and "epochs_run" in trial.user_attrs:
-        extra = f" (at epoch {trial.user_attrs['epochs_run']})"
+    elif trial.state.name == "PRUNED" and "pruned_at" in trial.user_attrs:
+        extra = f" (at epoch {trial.user_attrs['pruned_at']})"
     elif trial.state.name == "FAIL" and "error" in trial.user_attrs:
         extra = f" ({trial.user_attrs['error']})"
     seconds = trial.user_attrs.get("seconds", 0.0)
@@ -548,7 +553,8 @@ def progress(study, trial) -> None:
 
 
 def write_trials_csv(study, space: Mapping[str, Any], path: Path) -> None:
-    columns = ["number", "state", "value", *space, "best_epoch", "epochs_run", "seconds"]
+    columns = ["number", "state", "value", *space, "best_epoch", "epochs_run", "pruned_at"]
+    columns += ["seconds"]
     columns += ["run_dir", "duplicate_of", "retry_of"]
     rows = []
     for trial in study.get_trials(deepcopy=False):
