@@ -1,8 +1,11 @@
 """Command line: `python -m dprec.main --config=configs/default.py[:ARGS] --workdir=DIR`.
 
-Flags only; the work happens in `train.train_and_evaluate`. A bad input prints one line
-naming the problem and the fix, and exits with status 2. The config, the workdir and the
-fields are checked before JAX is imported, so such an error costs well under a second.
+Flags only; the work happens in `train.train_and_evaluate`. `--distributed` (JAX detects
+the processes) or `--coordinator_address`, `--num_processes`, `--process_id` make a
+multi-process run: `sharding.initialize_distributed` joins it before any JAX computation.
+A bad input prints one line naming the problem and the fix, and exits with status 2. The
+flags, the config, the workdir and the fields are checked before JAX is imported, so such an
+error costs well under a second.
 """
 
 from __future__ import annotations
@@ -26,6 +29,20 @@ _DRY_RUN = flags.DEFINE_bool(
 )
 _CONFIG_HELP = flags.DEFINE_bool(
     "config_help", False, "List every config field with its default and comment, then exit."
+)
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed",
+    False,
+    "Multi-process run; JAX detects the coordinator, process count and id (SLURM, TPU VM).",
+)
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "Multi-process run: host:port of process 0, e.g. node0:1234."
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Multi-process run: the number of processes (default 1)."
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "Multi-process run: this process's id, 0 .. num_processes - 1."
 )
 
 
@@ -62,6 +79,43 @@ def _parse_flags(argv: list[str]) -> list[str]:
     return []
 
 
+def _distributed_flags() -> dict | None:
+    """The checked multi-process flags as `sharding.initialize_distributed` arguments, or None
+    for a single process."""
+    coordinator, count, pid = _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value
+    if _DISTRIBUTED.value:
+        if coordinator is not None or count is not None or pid is not None:
+            raise UserInputError(
+                "--distributed lets JAX detect the processes; drop --coordinator_address, "
+                "--num_processes and --process_id, or drop --distributed"
+            )
+        return {"auto": True}
+    if count is not None and count < 1:
+        raise UserInputError(f"--num_processes must be at least 1, not {count}")
+    count = 1 if count is None else count
+    if count == 1:
+        if coordinator is not None or pid not in (None, 0):
+            raise UserInputError(
+                "--coordinator_address and --process_id need --num_processes of 2 or more"
+            )
+        return None
+    if not coordinator:
+        raise UserInputError(
+            f"--num_processes={count} needs --coordinator_address=HOST:PORT of process 0"
+        )
+    host, _, port = coordinator.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserInputError(
+            f"bad --coordinator_address {coordinator!r}; use HOST:PORT, e.g. node0:1234"
+        )
+    if pid is None or not 0 <= pid < count:
+        shown = "missing" if pid is None else str(pid)
+        raise UserInputError(
+            f"--process_id must be in 0..{count - 1} for --num_processes={count}, not {shown}"
+        )
+    return {"coordinator": coordinator, "num_processes": count, "process_id": pid}
+
+
 def _check_before_jax(config) -> None:
     """The checks that need no JAX: every config field, and the workdir."""
     from dprec import rundir
@@ -93,10 +147,15 @@ def main(argv: list[str]) -> None:
         logging.set_verbosity(logging.WARNING)
     pylogging.getLogger("dprec").setLevel(pylogging.INFO)
     try:
+        distributed = _distributed_flags()
         _check_before_jax(_CONFIG.value)
         if _DRY_RUN.value:
             _dry_run(_CONFIG.value)
             return
+        if distributed is not None:
+            from dprec import sharding
+
+            sharding.initialize_distributed(**distributed)  # before any JAX computation
         from dprec import train  # after the cheap checks: importing JAX is slow
 
         train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)

@@ -6,6 +6,10 @@ devices; training batches are split along the batch axis and parameters are repl
 item embedding tables (and their Adam moments) are split by rows over the same axis instead,
 so each device holds 1/n of them; GSPMD (plain `jax.jit` on the sharded inputs) inserts the
 gathers and scatters of batch rows and the evaluation's collectives.
+
+Several processes (one per host, or one per GPU under SLURM) join through
+`initialize_distributed` before any JAX computation; the mesh then spans every process's
+devices, and only the main process (`is_main_process`) writes the run directory.
 """
 
 from __future__ import annotations
@@ -20,9 +24,52 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 DATA_AXIS = "data"
 
 
+def initialize_distributed(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    auto: bool = False,
+) -> bool:
+    """Join a multi-process JAX run; must come before any JAX computation. True if it did.
+
+    `auto`: `jax.distributed.initialize()` with no arguments, so JAX detects the coordinator,
+    the process count and this process's id (SLURM, TPU VM slices, Open MPI). Otherwise the
+    explicit values are passed; a single process (`num_processes` None or 1) does nothing.
+    The values are checked by the caller (`dprec.main` validates its flags).
+    """
+    if auto:
+        jax.distributed.initialize()
+        return True
+    if num_processes is None or num_processes == 1:
+        return False
+    jax.distributed.initialize(
+        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+    )
+    return True
+
+
+def is_main_process() -> bool:
+    """Process 0 of a multi-process run, or the only process: the one that writes files."""
+    return jax.process_index() == 0
+
+
+def process_count() -> int:
+    return jax.process_count()
+
+
+def local_device_names() -> list[str]:
+    """This process's devices, e.g. ['TFRT_CPU_0', ...], for run_info.json."""
+    return [str(d) for d in jax.local_devices()]
+
+
 def create_mesh(num_devices: int | None = None) -> Mesh:
-    """A one-axis mesh named `data` over the first `num_devices` local devices (all if None)."""
-    devices = jax.local_devices()
+    """A one-axis mesh named `data` over the first `num_devices` devices (all if None).
+
+    One process: its local devices. Several processes: the global devices of all of them
+    (`jax.devices()`), so every process builds the same mesh.
+    """
+    devices = jax.devices() if jax.process_count() > 1 else jax.local_devices()
     count = len(devices) if num_devices is None else num_devices
     return Mesh(np.asarray(devices[:count]), (DATA_AXIS,))
 

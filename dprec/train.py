@@ -107,7 +107,7 @@ def create_setup(
 
     `frozen_params`: the method's frozen roles (DVAE's pretrained prior); None gives them
     shape-only placeholders (to restore a checkpoint into, or for timing). `mesh`: default
-    all local devices.
+    all devices (`sharding.create_mesh`).
     """
     method = get_method(spec.method.name)
     mesh = sharding.create_mesh() if mesh is None else mesh
@@ -390,7 +390,8 @@ def _open_writer(
         "data_fingerprint": data.fingerprint,
         "data_summary": data.summary(),
         "versions": versions(),
-        "devices": [str(d) for d in jax.local_devices()],
+        "devices": sharding.local_device_names(),
+        "processes": sharding.process_count(),
     }
     writer.write_config(config_dict, run_info)
     return writer
@@ -420,7 +421,7 @@ def run_spec(
         checkpoints = RunCheckpoints(workdir)
     try:
         writer = None
-        if workdir is not None:
+        if workdir is not None and sharding.is_main_process():  # one writer per run
             writer = _open_writer(workdir, spec, data, config_dict or {}, resume)
         fitted = fit(
             spec,

@@ -37,7 +37,7 @@ def help_text(program: str = "python -m dprec.main") -> str:
     return f"""Train and evaluate a denoised recommender; writes config, metrics and results to DIR.
 
 usage: {program} --config=configs/default.py[:dataset=D,model=M,method=X,mode=Y] \\
-           --workdir=DIR [--config.SECTION.FIELD=VALUE ...] [--dry_run]
+           --workdir=DIR [--config.SECTION.FIELD=VALUE ...] [--dry_run] [--distributed]
 
   datasets  {", ".join(presets.DATASETS)}
   models    {", ".join(presets.MODELS)}
@@ -61,6 +61,10 @@ flags:
   --config_help  list every config field with its default and comment, then exit
   --verbosity=0  also show third-party INFO logs (orbax, JAX); default: dprec's lines and
                  warnings only
+  --distributed  multi-process run (one process per host or GPU); JAX detects the
+                 coordinator and the process ids (SLURM, TPU VM slices)
+  --coordinator_address=HOST:PORT --num_processes=N --process_id=I
+                 the same with explicit values (the same command on every process)
 """
 
 
