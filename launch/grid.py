@@ -206,13 +206,22 @@ def config_with_presets(config: str, presets: dict[str, str]) -> str:
 def command(plan: Plan, name: str, python: str = sys.executable) -> list[str]:
     """The dprec.main command line of one run (to run with the repository root as cwd)."""
     overrides = {**plan.fixed, **plan.points[name]}
+    return run_command(python, plan.config, str(Path(plan.out).resolve() / name), overrides)
+
+
+def run_command(
+    python: str, config: str, workdir: str, overrides: dict[str, str], flags: Sequence[str] = ()
+) -> list[str]:
+    """`PYTHON -m dprec.main [FLAGS] --config=CONFIG --workdir=WORKDIR --config.KEY=VALUE ...`;
+    `preset.KEY` overrides go into the config argument."""
     presets = {k: v for k, v in overrides.items() if k.startswith(PRESET_PREFIX)}
     return [
         python,
         "-m",
         "dprec.main",
-        f"--config={config_with_presets(plan.config, presets)}",
-        f"--workdir={Path(plan.out).resolve() / name}",
+        *flags,
+        f"--config={config_with_presets(config, presets)}",
+        f"--workdir={workdir}",
         *(f"--config.{key}={value}" for key, value in overrides.items() if key not in presets),
     ]
 
