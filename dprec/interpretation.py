@@ -18,24 +18,10 @@ import pandas as pd
 from dprec import rundir
 from dprec.data.dataset import InteractionData
 from dprec.methods.base import Method
-from dprec.pair_scores import score_pairs
 from dprec.roles import Roles
 from dprec.specs import RunSpec
 
 TABLE_FILE = "real_positive.csv.gz"
-
-
-def real_positive_probability(
-    method: Method,
-    roles: Roles,
-    params: dict[str, Any],
-    users: np.ndarray,
-    items: np.ndarray,
-    graph: Any = None,
-) -> np.ndarray:
-    """The method's noise score `[N]` for interacted pairs `users [N]`, `items [N]`:
-    P(r=1 | r̃=1) for DPI and DVAE, σ(f) for any other method (`Method.make_noise_score`)."""
-    return score_pairs(method.make_noise_score(roles), params, graph, users, items)
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
