@@ -30,6 +30,24 @@ def run_main(*args, timeout=300):
     )
 
 
+def kill_after_checkpoint(monkeypatch, config, workdir, epoch: int) -> None:
+    """Train `config` into `workdir` and stop it (KeyboardInterrupt) right after the
+    checkpoint of `epoch` is committed, as a kill would; saving is restored afterwards."""
+    from dprec import checkpoint, train  # here: JAX must start after the flags above
+
+    real_save = checkpoint.RunCheckpoints.save
+
+    def save_then_die(self, saved_epoch, *args):
+        real_save(self, saved_epoch, *args)
+        if saved_epoch == epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.RunCheckpoints, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_and_evaluate(config, str(workdir))
+    monkeypatch.setattr(checkpoint.RunCheckpoints, "save", real_save)
+
+
 @pytest.fixture
 def tiny_config():
     """configs/tiny.py: a synthetic run of a few seconds (300 users, 80 items, 3 epochs)."""

@@ -5,8 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import kill_after_checkpoint
 
-from dprec import checkpoint, train
+from dprec import train
 from dprec.methods import crossdenoise as crossdenoise_method
 from dprec.methods import dcf as dcf_method
 from dprec.methods.common import pair_logits
@@ -181,16 +182,6 @@ def test_interrupted_run_resumes_with_the_method_state(tiny_config, tmp_path, mo
     tiny_config.train.num_epochs = 4
     tiny_config.train.checkpoint_every = 1
     train.train_and_evaluate(tiny_config, str(tmp_path / "straight"))
-    real_save = checkpoint.RunCheckpoints.save
-
-    def save_then_die(self, epoch, *args):
-        real_save(self, epoch, *args)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoint.RunCheckpoints, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train.train_and_evaluate(tiny_config, str(tmp_path / "resumed"))
-    monkeypatch.setattr(checkpoint.RunCheckpoints, "save", real_save)
+    kill_after_checkpoint(monkeypatch, tiny_config, tmp_path / "resumed", epoch=2)
     train.train_and_evaluate(tiny_config, str(tmp_path / "resumed"))
     assert comparable(tmp_path / "resumed") == comparable(tmp_path / "straight")

@@ -8,9 +8,9 @@ import sys
 import time
 
 import pytest
-from conftest import REPO
+from conftest import REPO, kill_after_checkpoint
 
-from dprec import checkpoint, train
+from dprec import train
 
 METRIC_KEYS = ("best_epoch", "epochs_run", "test", "test_last", "valid", "interpretation")
 
@@ -28,18 +28,8 @@ def test_interrupted_run_resumes_to_the_same_metrics(tiny_config, tmp_path, monk
     tiny_config.train.checkpoint_every = 1
     train.train_and_evaluate(tiny_config, str(tmp_path / "straight"))
 
-    real_save = checkpoint.RunCheckpoints.save
-
-    def save_then_die(self, epoch, *args):
-        real_save(self, epoch, *args)
-        if epoch == 2:
-            raise KeyboardInterrupt  # killed right after committing epoch 2
-
-    monkeypatch.setattr(checkpoint.RunCheckpoints, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train.train_and_evaluate(tiny_config, str(tmp_path / "resumed"))
+    kill_after_checkpoint(monkeypatch, tiny_config, tmp_path / "resumed", epoch=2)
     assert not (tmp_path / "resumed" / "results.json").exists()
-    monkeypatch.setattr(checkpoint.RunCheckpoints, "save", real_save)
     train.train_and_evaluate(tiny_config, str(tmp_path / "resumed"))
     assert comparable(tmp_path / "resumed") == comparable(tmp_path / "straight")
 

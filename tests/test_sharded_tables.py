@@ -7,10 +7,11 @@ import re
 import jax
 import numpy as np
 import pytest
+from conftest import kill_after_checkpoint
 from jax.sharding import PartitionSpec
 from test_resume import comparable
 
-from dprec import checkpoint, sharding, train
+from dprec import sharding, train
 from dprec.data.registry import load_dataset
 from dprec.errors import ConfigError
 from dprec.methods import get_method
@@ -137,17 +138,7 @@ def test_sharded_run_resumes_sharded_to_the_same_metrics(tiny_config, tmp_path, 
     config.train.checkpoint_every = 1
     train.train_and_evaluate(config, str(tmp_path / "straight"))
 
-    real_save = checkpoint.RunCheckpoints.save
-
-    def save_then_die(self, epoch, *args):
-        real_save(self, epoch, *args)
-        if epoch == 1:
-            raise KeyboardInterrupt  # killed right after committing epoch 1
-
-    monkeypatch.setattr(checkpoint.RunCheckpoints, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train.train_and_evaluate(config, str(tmp_path / "resumed"))
-    monkeypatch.setattr(checkpoint.RunCheckpoints, "save", real_save)
+    kill_after_checkpoint(monkeypatch, config, tmp_path / "resumed", epoch=1)
     run = load_run(tmp_path / "resumed")  # the epoch-1 checkpoint, restored sharded
     assert run.epoch == 1
     assert_tables_sharded(run.setup.initial_state, run.data.n_users, run.data.n_items)
