@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from dprec import evaluation, metrics
+from dprec import evaluation, metrics, sharding
 from dprec.data.dataset import InteractionData
 from dprec.models import ScoreFns
 from dprec.specs import EvalSpec
@@ -58,15 +58,17 @@ class Evaluator:
 
 
 def create_evaluator(
-    data: InteractionData, spec: EvalSpec, score: ScoreFns, graph: Any = None
+    data: InteractionData, spec: EvalSpec, score: ScoreFns, graph: Any = None, mesh: Any = None
 ) -> Evaluator:
     """Prepare the ranking tasks once; the popularity and random rows are computed here, once.
 
     `score` are the target's scoring functions and `graph` the training adjacency they
-    encode with (see `train.create_setup`)."""
+    encode with (see `train.create_setup`); with a `mesh` the devices share every chunk's
+    users (`evaluation.make_topk_fn`)."""
     k_max = max(spec.ks)
     valid_set = data.valid_clean if spec.valid_set == "clean" else data.valid
-    task_args = {"n_items": data.n_items, "chunk_size": spec.chunk_size}
+    multiple = 1 if mesh is None else sharding.num_shards(mesh)
+    task_args = {"n_items": data.n_items, "chunk_size": spec.chunk_size, "multiple": multiple}
     valid_task = evaluation.make_ranking_task(valid_set, [data.train], **task_args)
     test_task = evaluation.make_ranking_task(data.test_clean, [data.train, data.valid], **task_args)
     noisy_task = evaluation.make_ranking_task(data.test, [data.train, data.valid], **task_args)
@@ -87,7 +89,7 @@ def create_evaluator(
         test_task=test_task,
         noisy_task=noisy_task,
         warm_test_users=warm,
-        topk_fn=evaluation.make_topk_fn(score, k_max),
+        topk_fn=evaluation.make_topk_fn(score, k_max, mesh=mesh),
         graph=graph,
         model_free=model_free,
     )

@@ -156,6 +156,8 @@ def main(argv: list[str]) -> None:
             from dprec import sharding
 
             sharding.initialize_distributed(**distributed)  # before any JAX computation
+            if not sharding.is_main_process():  # one progress log per run: process 0's
+                pylogging.getLogger("dprec").setLevel(pylogging.WARNING)
         from dprec import train  # after the cheap checks: importing JAX is slow
 
         train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dprec import sharding
 from dprec.models import ScoreFns
 
 CHUNK = 65_536  # pairs scored at once: bounds the [chunk, D] activations
@@ -52,5 +53,5 @@ def score_pairs(
         pad = chunk - (stop - start) if total > chunk else 0
         u = jnp.asarray(np.pad(users[start:stop], (0, pad)))
         i = jnp.asarray(np.pad(items[start:stop], (0, pad)))
-        out[start:stop] = np.asarray(jitted(params, graph, u, i))[: stop - start]
+        out[start:stop] = sharding.to_host(jitted(params, graph, u, i))[: stop - start]
     return out

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 import dprec
-from dprec import rundir
+from dprec import rundir, sharding
 from dprec.data.dataset import InteractionData
 from dprec.models import init_model
 from dprec.specs import MethodSpec, RunSpec
@@ -101,12 +101,14 @@ def pretrained_prior(spec: RunSpec, data: InteractionData, *, fit_fn: Callable[.
     prior_spec = prior_run_spec(spec)
     path = cache_dir(spec.method) / f"{spec.model.name}-{cache_key(prior_spec, data)}.npz"
     _, template = init_model(spec.model, data.n_users, data.n_items, jax.random.key(0))
-    if path.exists():
+    # Every process of a run must take the same branch (pretraining is collective); each
+    # reads and writes its own cache (hosts may not share one), so all must have the file.
+    if sharding.in_every_process(path.exists()):
         _log.info("DVAE prior f' loaded from %s", path)
         return load_params(path, template)
     _log.info("pretraining the DVAE prior f' (normal training, seed %d)", prior_spec.seed)
     fitted = fit_fn(prior_spec, data, log_prefix="prior: ")
-    params = jax.device_get(fitted.best_params["target"])
-    save_params(path, params)
+    params = sharding.to_host(fitted.best_params["target"])
+    save_params(path, params)  # atomic: processes sharing a cache write the same bytes
     _log.info("DVAE prior f' cached at %s", path)
     return params

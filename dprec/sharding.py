@@ -78,9 +78,77 @@ def num_shards(mesh: Mesh) -> int:
     return int(mesh.devices.size)
 
 
+def put(tree: Any, shardings: Any) -> Any:
+    """Place every array of `tree` (host or one-device arrays, equal in every process) with
+    `shardings` (one sharding, or a pytree of them like `tree`).
+
+    One process: `jax.device_put`. Several: `device_put` cannot target other processes'
+    devices, so each process builds its part of every global array from its own copy
+    (`jax.make_array_from_callback`): it transfers only the slices its devices hold, e.g. its
+    share of every batch. PRNG keys travel as their key data.
+    """
+    if jax.process_count() == 1:
+        return jax.device_put(tree, shardings)
+    if isinstance(shardings, jax.sharding.Sharding):
+        shardings = jax.tree.map(lambda _: shardings, tree)
+    return jax.tree.map(_put_global, tree, shardings)
+
+
+def _put_global(leaf: Any, sharding: jax.sharding.Sharding) -> jax.Array:
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        data = _put_global(jax.random.key_data(leaf), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
+    host = np.asarray(leaf)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def to_host(tree: Any) -> Any:
+    """NumPy copies of every array of `tree`, whole, in every process (in a multi-process run
+    a row-sharded table is gathered from all processes first)."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def wait_for_all_processes(name: str) -> None:
+    """Block until every process of the run reaches the point `name` (nothing with one)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def in_every_process(flag: bool) -> bool:
+    """`flag` is true in every process of the run (just `flag` with one process)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.all(multihost_utils.process_allgather(np.asarray(flag))))
+
+
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Put every array of `tree` on all devices of `mesh`."""
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    return put(tree, replicated(mesh))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Every device holds the whole array."""
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def map_row_slices(fn: Callable[..., Any], mesh: Mesh, *arrays: jax.Array) -> Any:
+    """Inside jit: `fn` on each device's slice of the leading axis of every array (slice s of
+    `[S × R, ...]` is rows s·R … (s+1)·R − 1), results concatenated along that axis.
+
+    For evaluation: a chunk's scores `[C, n_items]` are laid out so each device computes and
+    holds its C / n users' rows, and masks and ranks them without any collective.
+    """
+    rows = PartitionSpec(DATA_AXIS)
+    arrays = [jax.lax.with_sharding_constraint(x, NamedSharding(mesh, rows)) for x in arrays]
+    return jax.shard_map(fn, mesh=mesh, in_specs=rows, out_specs=rows)(*arrays)
 
 
 def row_sharded(mesh: Mesh) -> NamedSharding:
@@ -98,17 +166,20 @@ def is_row_table(leaf: Any, n_users: int, n_items: int, shards: int) -> bool:
     return len(shape) == 2 and shape[0] in (n_users, n_items) and shape[0] % shards == 0
 
 
-def place_state(state: Any, mesh: Mesh, *, shard_tables: bool, n_users: int, n_items: int):
-    """Put a `TrainState` on `mesh`: everything replicated, or with `shard_tables` every
-    user/item table of params, optimizer states and frozen params split by rows
-    (`row_sharded`); step, rng, biases, MLP weights and `method_state` stay replicated.
+def state_placement(
+    state: Any, mesh: Mesh, *, shard_tables: bool, n_users: int, n_items: int
+) -> Any:
+    """The shardings of a `TrainState` (arrays or shapes) on `mesh`, a pytree like it:
+    everything replicated, or with `shard_tables` every user/item table of params, optimizer
+    states and frozen params split by rows (`row_sharded`); step, rng, biases, MLP weights
+    and `method_state` stay replicated.
 
-    A checkpoint restored into the placed state (`checkpoint.RunCheckpoints.restore` takes the
-    target's shardings) comes back placed the same way.
+    A checkpoint restored into a state placed so (`checkpoint.RunCheckpoints.restore` takes
+    the target's shardings) comes back placed the same way.
     """
     if not shard_tables:
-        return replicate(state, mesh)
-    return jax.device_put(state, state_shardings(state, mesh, n_users=n_users, n_items=n_items))
+        return jax.tree.map(lambda _: replicated(mesh), state)
+    return state_shardings(state, mesh, n_users=n_users, n_items=n_items)
 
 
 def state_shardings(state: Any, mesh: Mesh, *, n_users: int, n_items: int) -> Any:
@@ -136,7 +207,7 @@ def shardings_of(tree: Any) -> Any:
 
 def shard_epoch(arrays: Any, mesh: Mesh) -> Any:
     """Put epoch arrays `[n_batches, B, ...]` on `mesh`, split along the batch axis B."""
-    return jax.device_put(arrays, NamedSharding(mesh, PartitionSpec(None, DATA_AXIS)))
+    return put(arrays, NamedSharding(mesh, PartitionSpec(None, DATA_AXIS)))
 
 
 def sum_over_edge_shards(fn: Callable[..., Any], mesh: Mesh | None, edges: tuple, dense: tuple):

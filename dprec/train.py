@@ -120,21 +120,10 @@ def create_setup(
     init_key, train_key = jax.random.split(jax.random.key(spec.seed))
     roles = method.create_roles(spec, data.n_users, data.n_items, init_key, frozen_params)
     optimizer = optax.adam(spec.train.learning_rate)
-    state = create_train_state(
-        roles.params,
-        optimizer,
-        train_key,
-        frozen=roles.frozen,
-        method_state=method.init_method_state(spec, data),
-    )
     step = method.make_train_step(spec, roles, optimizer, n_users=data.n_users)
-    state = sharding.place_state(
-        state,
-        mesh,
-        shard_tables=spec.train.shard_tables,
-        n_users=data.n_users,
-        n_items=data.n_items,
-    )
+    state = _initial_state(spec, data, method, roles, optimizer, train_key, mesh)
+    # The roles' host copies of the initial parameters would double the tables' memory.
+    roles = dataclasses.replace(roles, params=state.params, frozen=state.frozen)
     end_epoch = method.make_end_epoch(spec, data)
     return Setup(
         spec=spec,
@@ -145,11 +134,41 @@ def create_setup(
         roles=roles,
         initial_state=state,
         epoch_fn=make_epoch_fn(step, end_epoch, state_shardings=sharding.shardings_of(state)),
-        evaluator=create_evaluator(data, spec.eval, roles.score["target"], graph),
+        evaluator=create_evaluator(data, spec.eval, roles.score["target"], graph, mesh),
         positives=PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items),
         graph=graph,
         negative_probs=method.negative_probs(spec, data),
     )
+
+
+def _initial_state(
+    spec: RunSpec,
+    data: InteractionData,
+    method: Method,
+    roles: Roles,
+    optimizer: optax.GradientTransformation,
+    rng: jax.Array,
+    mesh: Any,
+) -> TrainState:
+    """Step 0 placed on `mesh` (`sharding.state_placement`): the parameters are put there
+    first and the optimizer state is then made in place, by a jitted init with the target
+    shardings, so no device holds a whole row-sharded table's moments even briefly."""
+
+    def make(params, frozen, key, method_state):
+        return create_train_state(params, optimizer, key, frozen=frozen, method_state=method_state)
+
+    inputs = (roles.params, roles.frozen, rng, method.init_method_state(spec, data))
+    placement = sharding.state_placement(
+        jax.eval_shape(make, *inputs),
+        mesh,
+        shard_tables=spec.train.shard_tables,
+        n_users=data.n_users,
+        n_items=data.n_items,
+    )
+    placed = sharding.put(
+        inputs, (placement.params, placement.frozen, placement.rng, placement.method_state)
+    )
+    return jax.jit(make, out_shardings=placement, donate_argnums=(0, 1, 3))(*placed)
 
 
 @dataclasses.dataclass
@@ -412,6 +431,8 @@ def run_spec(
             resume = checkpoints.latest_epoch()
         else:
             rundir.check_no_finished_run(workdir)
+        # No process may write (process 0 starts with config.json) before all have checked.
+        sharding.wait_for_all_processes("dprec: workdir checked")
     method = get_method(spec.method.name)
     data = load_dataset(spec.data)
     check_spec_against_data(spec, data)

@@ -60,3 +60,37 @@ def test_popularity_ranker_orders_by_training_counts():
     task = evaluation.make_ranking_task(_pairs([0], [2]), [], n_items=4, chunk_size=4)
     top = evaluation.rank(evaluation.make_topk_fn(fn, 4), None, task)
     np.testing.assert_array_equal(top[0], [1, 3, 0, 2])
+
+
+def test_excluded_pairs_are_laid_out_per_device_slice():
+    # Users 0..5 in one chunk of 6 split into 2 slices of 3 rows (two devices); user 4 is row 1
+    # of slice 1. Each slice's pairs sit in its own E = 2 columns, padded with row 3.
+    relevant = _pairs(range(6), [0] * 6)
+    excluded = [_pairs([0, 2, 4, 4], [7, 8, 9, 5])]
+    task = evaluation.make_ranking_task(relevant, excluded, n_items=10, chunk_size=5, multiple=2)
+    assert task.chunk_size == 6  # 5 rounded up to a multiple of 2
+    np.testing.assert_array_equal(task.excluded_rows, [[0, 2, 1, 1]])
+    np.testing.assert_array_equal(task.excluded_items, [[7, 8, 9, 5]])
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4])
+def test_one_device_ranks_a_sliced_task_like_the_plain_one(chunk_size):
+    """A task laid out for 2 devices, ranked on one: the same top items as the plain task."""
+    rng = np.random.default_rng(1)
+    table = rng.standard_normal((11, 9))
+    relevant = _pairs(rng.integers(0, 11, 30), rng.integers(0, 9, 30))
+    excluded = [_pairs(rng.integers(0, 11, 40), rng.integers(0, 9, 40))]
+    topk_fn = evaluation.make_topk_fn(_table_fn(table), 4)
+    args = {"n_items": 9, "chunk_size": chunk_size}
+    plain = evaluation.make_ranking_task(relevant, excluded, **args)
+    sliced = evaluation.make_ranking_task(relevant, excluded, **args, multiple=2)
+    # On one device the slices' local rows must be made chunk rows again to rank sliced.
+    slice_size = sliced.chunk_size // 2
+    width = sliced.excluded_rows.shape[1] // 2
+    offsets = np.repeat(np.arange(2) * slice_size, width)
+    rows = np.where(
+        sliced.excluded_rows < slice_size, sliced.excluded_rows + offsets, sliced.chunk_size
+    )
+    top = np.asarray(topk_fn(None, None, sliced.user_chunks, rows, sliced.excluded_items))
+    top = top.reshape(-1, 4)[: sliced.users.shape[0]]
+    np.testing.assert_array_equal(top, evaluation.rank(topk_fn, None, plain))

@@ -52,7 +52,7 @@ def assert_tables_sharded(state, n_users, n_items):
     return tables
 
 
-def test_place_state_splits_tables_by_rows_and_replicates_the_rest(tiny_config):
+def test_initial_state_splits_tables_by_rows_and_replicates_the_rest(tiny_config):
     spec = run_spec_from_config(sharded_config(tiny_config, epochs=1))
     data = load_dataset(spec.data)
     assert (data.n_users, data.n_items) == (232, 80) and len(jax.devices()) == DEVICES
@@ -172,3 +172,44 @@ def test_shard_tables_must_be_a_bool(tiny_config):
     config["train"]["shard_tables"] = 1
     with pytest.raises(ConfigError, match="train.shard_tables must be True or False"):
         run_spec_from_config(config)
+
+
+def test_sharded_top_k_ranks_each_devices_users_without_gathering_scores():
+    """Row-sharded tables, 4 devices: every device scores, masks and ranks its quarter of
+    each chunk's users, so the compiled ranking gathers no `[C, n_items]` score matrix (only
+    the chunk's user ids, the item table and the small top-K result); and the ranking is
+    the dense NumPy one."""
+    from dprec import evaluation
+    from dprec.data.dataset import Interactions
+    from dprec.models import ScoreFns
+
+    n_users, n_items, dim, chunk = 64, 40, 8, 16
+    rng = np.random.default_rng(0)
+    tables = {
+        "users": rng.standard_normal((n_users, dim)).astype(np.float32),
+        "items": rng.standard_normal((n_items, dim)).astype(np.float32),
+    }
+    mesh = sharding.create_mesh()
+    params = jax.device_put(tables, sharding.row_sharded(mesh))
+    score = ScoreFns(
+        encode=lambda params, graph, rng: None,
+        pair=lambda params, encoded, users, items: None,
+        all_items=lambda params, encoded, users: params["users"][users] @ params["items"].T,
+    )
+    users = rng.choice(n_users, 45, replace=False).astype(np.int32)
+    relevant = Interactions(users=users, items=rng.integers(0, n_items, 45).astype(np.int32))
+    ex_users = rng.choice(users, 120).astype(np.int32)
+    excluded = Interactions(users=ex_users, items=rng.integers(0, n_items, 120).astype(np.int32))
+    task = evaluation.make_ranking_task(
+        relevant, [excluded], n_items=n_items, chunk_size=chunk, multiple=DEVICES
+    )
+    topk = evaluation.make_topk_fn(score, 5, mesh=mesh)
+    args = (params, None, task.user_chunks, task.excluded_rows, task.excluded_items)
+    compiled = topk.lower(*args).compile().as_text()
+    gathered = re.findall(r"= (\w+)\[([\d,]+)\]\S* all-gather\(", compiled)
+    assert ("f32", f"{chunk},{n_items}") not in gathered
+    assert ("f32", f"{dim},{n_items}") in gathered or ("f32", f"{n_items},{dim}") in gathered
+    scores = tables["users"] @ tables["items"].T
+    scores[excluded.users, excluded.items] = -np.inf
+    expected = np.argsort(-scores[task.users], axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(evaluation.rank(topk, params, task), expected)

@@ -14,6 +14,7 @@ import numpy as np
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from dprec import sharding
 from dprec.sharding import DATA_AXIS
 
 
@@ -69,7 +70,7 @@ def build_graph_arrays(
 def put_graph(arrays: dict[str, np.ndarray], n_users: int, n_items: int, mesh: Mesh) -> Graph:
     """A `Graph` whose edge arrays are split across the devices of `mesh` (the edge count must
     be a multiple of the device count: see `pad_edges`)."""
-    edges = jax.device_put(arrays, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
+    edges = sharding.put(arrays, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
     return Graph(
         users=edges["users"],
         items=edges["items"],

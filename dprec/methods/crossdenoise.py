@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dprec import sharding
 from dprec.methods.base import Method
 from dprec.methods.common import Batch, LossFn, Regularizer, pair_logits
 from dprec.models import ScoreFns
@@ -123,7 +124,7 @@ class CrossDenoise(Method):
         """w / β² `[n_train]` from the last epoch's losses (what the next epoch would train
         with), clipped to [0, 1]: 1 − `crossdenoise.noise_score`."""
         del roles, params, data, graph
-        weights = np.asarray(jax.device_get(method_state.weights), np.float64)
+        weights = np.asarray(sharding.to_host(method_state.weights), np.float64)
         noise = crossdenoise.noise_score(weights, high=spec.method.factor_upper)
         return np.clip(1.0 - noise, 0.0, 1.0).astype(np.float32)
 

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dprec import sharding
 from dprec.methods.base import Method
 from dprec.methods.common import Batch, LossFn, Regularizer, pair_logits
 from dprec.methods.tce import flat_examples
@@ -119,7 +120,7 @@ class DCF(Method):
         """exp(−ℓ*) `[n_train]` with ℓ* at the state's t and σ² (what the next step would rank
         by): 1 for a positive DCF keeps first, → 0 for a confidently high damped loss."""
         del spec, roles, params, data, graph
-        state = jax.device_get(method_state)
+        state = sharding.to_host(method_state)
         lower_bound = dcf.noise_score(state.history, variance=state.variance, t=state.epoch + 1)
         return np.exp(-np.asarray(lower_bound, np.float64)).astype(np.float32)
 
