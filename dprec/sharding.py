@@ -9,7 +9,9 @@ gathers and scatters of batch rows and the evaluation's collectives.
 
 Several processes (one per host, or one per GPU under SLURM) join through
 `initialize_distributed` before any JAX computation; the mesh then spans every process's
-devices, and only the main process (`is_main_process`) writes the run directory.
+devices, `put` builds global arrays from each process's copy (transferring only its own
+devices' slices), `to_host` gathers them back, and only the main process (`is_main_process`)
+writes the run directory.
 """
 
 from __future__ import annotations
