@@ -8,6 +8,25 @@ os.environ["XLA_FLAGS"] = (
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+
+def _use_compilation_cache() -> None:
+    """Most of the suite's time is XLA compiling the same small programs again (each test
+    builds its own jitted functions; each subprocess starts cold). JAX's persistent cache,
+    inherited by the subprocesses through the environment, compiles each program once.
+    DPREC_TEST_JAX_CACHE: a folder (default ~/.cache/dprec/test-jax-cache, kept between
+    runs), or "off"."""
+    folder = os.environ.get("DPREC_TEST_JAX_CACHE", "")
+    if folder == "off" or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    folder = folder or os.path.join(os.path.expanduser("~"), ".cache", "dprec", "test-jax-cache")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(512 * 2**20))  # LRU-evicted
+
+
+_use_compilation_cache()
+
 import importlib.util  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402

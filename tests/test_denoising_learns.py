@@ -7,6 +7,8 @@ import pytest
 from dprec import train
 from dprec.presets import build_config
 
+pytestmark = pytest.mark.slow  # minutes of training: run by CI, skipped by -m "not slow"
+
 
 @pytest.fixture(scope="module")
 def synthetic_runs(tmp_path_factory):

@@ -2,9 +2,11 @@
 
 import runpy
 
+import pytest
 from conftest import REPO
 
 
+@pytest.mark.slow
 def test_notebook_example_runs(capsys):
     runpy.run_path(str(REPO / "examples" / "notebook_dpi.py"), run_name="__main__")
     out = capsys.readouterr().out

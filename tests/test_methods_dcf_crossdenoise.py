@@ -173,6 +173,7 @@ def test_every_model_and_update_mode_trains(tiny_config, method, model, updates)
     assert auc is not None and 0.0 <= auc <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["dcf", "crossdenoise"])
 def test_interrupted_run_resumes_with_the_method_state(tiny_config, tmp_path, monkeypatch, method):
     """The per-interaction state is part of the checkpoint: a resumed run ends bit-identical."""

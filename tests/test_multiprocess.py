@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # minutes of training: run by CI, skipped by -m "not slow"
+
 TIMEOUT = 300
 # Small and row-sharded: 300 users and 80 items split over 4 devices, lazy row-wise Adam.
 GMF_DPI = "--config=configs/tiny.py:method=dpi,model=gmf"

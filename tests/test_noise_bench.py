@@ -41,6 +41,7 @@ def test_the_report_auc_of_a_known_good_score_is_high():
     assert 0.9 < auc < 1.0
 
 
+@pytest.mark.slow
 def test_a_small_bench_writes_every_row(tmp_path, capsys):
     out = tmp_path / "bench"
     args = ["--out", str(out), "--kinds", "uniform", "--rates", "0.3", "--methods", "normal,dcf"]

@@ -98,6 +98,7 @@ def test_truncated_checkpoint_metadata_keeps_the_results(finished_run, tmp_path)
     assert snapshot(workdir) == before
 
 
+@pytest.mark.slow
 def test_deleting_the_bad_checkpoint_resumes_from_the_previous_one(finished_run, tmp_path):
     workdir = copy_run(finished_run, tmp_path / "run")
     before = snapshot(workdir)

@@ -23,6 +23,7 @@ def comparable(run_dir):
     return {key: results[key] for key in METRIC_KEYS}, lines
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_metrics(tiny_config, tmp_path, monkeypatch):
     tiny_config.train.num_epochs = 5
     tiny_config.train.checkpoint_every = 1
@@ -34,6 +35,7 @@ def test_interrupted_run_resumes_to_the_same_metrics(tiny_config, tmp_path, monk
     assert comparable(tmp_path / "resumed") == comparable(tmp_path / "straight")
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_same_command(tmp_path):
     """A DVAE run (its frozen prior is part of the checkpoint) killed with SIGKILL."""
     args = [

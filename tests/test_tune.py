@@ -56,6 +56,7 @@ def planted(tmp_path_factory):
     return out, proc.stdout
 
 
+@pytest.mark.slow
 def test_picks_the_planted_better_setting(planted):
     out, stdout = planted
     summary = json.loads((out / "tune.json").read_text())
@@ -154,6 +155,7 @@ def _processes_mentioning(text):
     return found
 
 
+@pytest.mark.slow
 def test_resume_after_kill(tmp_path):
     """SIGKILL the tuner while trial 1 runs; the same command finishes the two trials."""
     out = tmp_path / "resume"
