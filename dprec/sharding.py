@@ -21,6 +21,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
@@ -109,16 +110,12 @@ def to_host(tree: Any) -> Any:
     a row-sharded table is gathered from all processes first)."""
     if jax.process_count() == 1:
         return jax.device_get(tree)
-    from jax.experimental import multihost_utils
-
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def wait_for_all_processes(name: str) -> None:
     """Block until every process of the run reaches the point `name` (nothing with one)."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(name)
 
 
@@ -126,14 +123,7 @@ def in_every_process(flag: bool) -> bool:
     """`flag` is true in every process of the run (just `flag` with one process)."""
     if jax.process_count() == 1:
         return flag
-    from jax.experimental import multihost_utils
-
     return bool(np.all(multihost_utils.process_allgather(np.asarray(flag))))
-
-
-def replicate(tree: Any, mesh: Mesh) -> Any:
-    """Put every array of `tree` on all devices of `mesh`."""
-    return put(tree, replicated(mesh))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -186,15 +176,15 @@ def state_placement(
 
 def state_shardings(state: Any, mesh: Mesh, *, n_users: int, n_items: int) -> Any:
     """The row-sharded placement of `place_state`, as a pytree of shardings like `state`."""
-    replicated, rows = NamedSharding(mesh, PartitionSpec()), row_sharded(mesh)
+    everywhere, rows = replicated(mesh), row_sharded(mesh)
     shards = num_shards(mesh)
 
     def tables(tree):
         return jax.tree.map(
-            lambda x: rows if is_row_table(x, n_users, n_items, shards) else replicated, tree
+            lambda x: rows if is_row_table(x, n_users, n_items, shards) else everywhere, tree
         )
 
-    everything = jax.tree.map(lambda x: replicated, state)
+    everything = jax.tree.map(lambda x: everywhere, state)
     return everything.replace(
         params=tables(state.params),
         opt_state=tables(state.opt_state),

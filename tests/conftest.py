@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def run_main(*args, timeout=300):
+def run_main(*args, timeout=300, env=None):
     """`python -m dprec.main ARGS` from the repository root, output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "dprec.main", *args],
@@ -45,6 +45,7 @@ def run_main(*args, timeout=300):
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 

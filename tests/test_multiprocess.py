@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_main
 
 pytestmark = pytest.mark.slow  # minutes of training: run by CI, skipped by -m "not slow"
 
@@ -73,14 +73,8 @@ def wait_all(procs: list[subprocess.Popen], workdir: Path) -> None:
 
 
 def one_process(workdir: Path, *flags: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "dprec.main", *flags, f"--workdir={workdir}"],
-        cwd=REPO,
-        env=_env(4, workdir.parent / f"{workdir.name}-cache"),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    env = _env(4, workdir.parent / f"{workdir.name}-cache")
+    proc = run_main(*flags, f"--workdir={workdir}", timeout=TIMEOUT, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
