@@ -42,7 +42,7 @@ EPOCH_GOAL_S = {
     ("gmf", "normal"): 0.12,
     ("gmf", "dpi"): 0.30,
     ("gmf", "dvae"): 0.30,
-    ("neumf", None): 0.25,
+    ("neumf", "normal"): 0.25,
     ("lightgcn", None): 4.0,
 }
 EVAL_GOAL_S = {"gmf": 0.5}  # one evaluation of all Modcloth test users
