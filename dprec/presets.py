@@ -128,13 +128,14 @@ _DATASET_PRESETS = {
 }
 
 # Per model: architecture (PROTOCOL.md) and evaluation chunk (NeuMF scores every item through
-# its MLP tower: a [chunk, n_items, 128] activation).
+# its MLP tower: a [chunk, n_items, 128] activation; 16 users keep it in cache, measured fastest
+# on Modcloth with benchmarks/bench_epoch.py --model neumf --chunk-size C).
 _MODEL_PRESETS = {
     "mf": {"model": {"embed_dim": 32, "init_std": 0.01}},
     "gmf": {"model": {"embed_dim": 32, "init_std": 0.01}},
     "neumf": {
         "model": {"embed_dim": 32, "init_std": 0.01, "mlp_embed_dim": 128},
-        "eval": {"chunk_size": 128},
+        "eval": {"chunk_size": 16},
     },
     "cdae": {"model": {"embed_dim": 32, "init_std": 0.01, "corruption": 0.5}},
     "lightgcn": {"model": {"embed_dim": 64, "init_std": 0.1, "num_layers": 3}},

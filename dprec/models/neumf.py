@@ -31,34 +31,72 @@ class NeuMF(nnx.Module):
         )
         self.predict = nnx.Linear(dim + widths[-1], 1, rngs=rngs)
 
-    def encode(self, graph, rng) -> None:
-        """NeuMF needs no graph: nothing to precompute."""
-        del graph, rng
+    def encode(self, graph, rng) -> jax.Array | None:
+        """Evaluation (`rng` None): the item half of the first tower layer, `W_i·e_i + b`
+        `[n_items, h1]`, computed once for all users of all chunks (`all_item_logits`).
+        Training (`rng` given): None; `pair_logits` reads rows only, so that a step never
+        touches the whole item table (and XLA drops an unused encoding)."""
+        del graph
+        return self._item_first() if rng is None else None
+
+    def _first_kernels(self) -> tuple[jax.Array, jax.Array]:
+        """The first tower layer's kernel `[2·D, h1]` split into its user and item halves
+        `[D, h1]`: `[u, i] @ W == u @ W_u + i @ W_i`, without building the concatenation."""
+        kernel = self.tower[0].kernel[...]
+        mlp_dim = self.mlp_user.embedding.shape[1]
+        return kernel[:mlp_dim], kernel[mlp_dim:]
+
+    def _item_first(self, items: jax.Array | None = None) -> jax.Array:
+        """`W_i·e_i + b`: `[n_items, h1]`, or `[B, h1]` for `items [B]`."""
+        _, item_kernel = self._first_kernels()
+        table = self.mlp_item.embedding[...] if items is None else self.mlp_item(items)
+        return table @ item_kernel + self.tower[0].bias[...]
+
+    def _item_first_of(self, items: jax.Array) -> jax.Array:
+        """`W_i·e_i + b` `[B, h1]` for `items [B]`, the fewer-FLOPs way (the same values).
+
+        A table with no more rows than the batch has pairs (Modcloth's 1020 items, a lazy
+        step's touched items) goes through the layer whole, then rows are gathered: forward
+        and backward cost `n_rows` rows instead of `B` (a training step scores every pair's
+        item, with repeats). A larger table goes per pair. Shapes are static: decided when
+        tracing.
+        """
+        if self.mlp_item.embedding.shape[0] <= items.size:
+            return self._item_first()[items]
+        return self._item_first(items)
+
+    def _user_first(self, users: jax.Array) -> jax.Array:
+        """`W_u·e_u` `[B, h1]` for `users [B]`."""
+        user_kernel, _ = self._first_kernels()
+        return self.mlp_user(users) @ user_kernel
 
     def _tower_from_first(self, first: jax.Array) -> jax.Array:
+        """The tower after its first layer's pre-activation `[..., h1]` → `[..., h_last]`."""
         hidden = jax.nn.relu(first)
         for layer in self.tower[1:]:
             hidden = jax.nn.relu(layer(hidden))
         return hidden
 
     def pair_logits(self, encoded, users: jax.Array, items: jax.Array) -> jax.Array:
-        """Logits `[B]` for pairs `users [B]`, `items [B]`."""
+        """Logits `[B]` for pairs `users [B]`, `items [B]`.
+
+        The first tower layer is `W_u·e_u + (W_i·e_i + b)` (the same sums as
+        `all_item_logits`), which equals `W·[e_u, e_i] + b` without the `[B, 2·D]` concat.
+        `encoded` is not read: a row gather needs no whole-table work.
+        """
         del encoded
         gmf = self.gmf_user(users) * self.gmf_item(items)
-        mlp_in = jnp.concatenate([self.mlp_user(users), self.mlp_item(items)], axis=-1)
-        mlp = self._tower_from_first(self.tower[0](mlp_in))
+        mlp = self._tower_from_first(self._user_first(users) + self._item_first_of(items))
         return self.predict(jnp.concatenate([gmf, mlp], axis=-1))[..., 0]
 
     def all_item_logits(self, encoded, users: jax.Array) -> jax.Array:
-        """Logits `[U, n_items]`. The first tower layer is split into its user and item halves
-        so it is computed once per user and once per item; the rest runs on `[U, n_items, ·]`
-        (evaluate NeuMF with a small `eval.chunk_size`)."""
-        del encoded
-        first = self.tower[0]
-        mlp_dim = self.mlp_user.embedding.shape[1]
-        user_part = self.mlp_user(users) @ first.kernel[:mlp_dim]  # [U, h1]
-        item_part = self.mlp_item.embedding[...] @ first.kernel[mlp_dim:]  # [I, h1]
-        mlp = self._tower_from_first(user_part[:, None, :] + item_part[None] + first.bias[...])
+        """Logits `[U, n_items]`; `encoded` is `encode(graph, None)` (None: computed here).
+
+        Only the user half of the first layer is computed per chunk; the rest of the tower
+        runs on `[U, n_items, ·]` (evaluate NeuMF with a small `eval.chunk_size`).
+        """
+        item_first = self._item_first() if encoded is None else encoded  # [I, h1]
+        mlp = self._tower_from_first(self._user_first(users)[:, None, :] + item_first[None])
         gmf_dim = self.gmf_user.embedding.shape[1]
         kernel = self.predict.kernel[:, 0]
         gmf = (self.gmf_user(users) * kernel[:gmf_dim]) @ self.gmf_item.embedding[...].T
