@@ -10,6 +10,7 @@ with users ≫ items, propagation runs its layers on the item side (`dprec.graph
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -42,6 +43,58 @@ class Graph:
     item_cols: jax.Array | None = None
     item_weights: jax.Array | None = None
     item_matrix: jax.Array | None = None  # T dense `[n_items, n_items]` (replicated) instead
+    layouts: EdgeLayouts | None = None  # A's edges again, for LightGCN's products
+
+
+@struct.dataclass
+class EdgeLayouts:
+    """The edges of A split for A·X `[n_users, D]` with few scatter-adds (on CPU a scatter
+    costs a few ns per element, a gather far less): `first_items`, `first_weights` `[n_users]`
+    (padded to the device count) the first edge of every user (weight 0 for a user without
+    edges), one gather that writes every row in order; `rest_*` `[R]` the other edges,
+    scatter-added (Electronics: 1.03 M edges, 0.09 M of them in the rest). Split over the
+    devices like the edges. (Aᵀ·X, `[n_items, D]` out, scatters into a small table and reads
+    the user rows in order from the edges sorted by user: measured faster than summing blocks
+    of each item's edges, which reads the user table out of order.)"""
+
+    first_items: jax.Array
+    first_weights: jax.Array
+    rest_users: jax.Array
+    rest_items: jax.Array
+    rest_weights: jax.Array
+
+
+LAYOUT_KEYS = tuple(field.name for field in dataclasses.fields(EdgeLayouts))
+
+
+def edge_layouts(
+    users: np.ndarray,
+    items: np.ndarray,
+    weights: np.ndarray,
+    n_users: int,
+    n_items: int,
+    multiple: int,
+) -> dict[str, np.ndarray]:
+    """`EdgeLayouts` host arrays for edges sorted by user `[E]`, each padded to `multiple`."""
+    degree = np.bincount(users, minlength=n_users)
+    start = np.concatenate([[0], np.cumsum(degree)[:-1]])
+    first = np.zeros(users.shape[0], bool)
+    first[start[degree > 0]] = True
+    n_first = n_users + (-n_users % multiple)
+    first_items = np.zeros(n_first, np.int32)
+    first_weights = np.zeros(n_first, np.float32)
+    first_items[users[first]] = items[first]
+    first_weights[users[first]] = weights[first]
+    rest_users, rest_items, rest_weights = pad_edges(
+        users[~first], items[~first], weights[~first], multiple
+    )
+    return {
+        "first_items": first_items,
+        "first_weights": first_weights,
+        "rest_users": rest_users,
+        "rest_items": rest_items,
+        "rest_weights": rest_weights,
+    }
 
 
 def normalized_edges(
@@ -116,13 +169,15 @@ def build_graph_arrays(
     `multiple` (put them on devices with `put_graph`).
 
     `item_graph` (LightGCN): edges sorted by user (each device's slice of the user table is
-    read in order) and T = AᵀA's nonzeros as `item_rows`, `item_cols`, `item_weights`.
+    read in order), their `EdgeLayouts`, and T = AᵀA dense (`item_matrix`) or its nonzeros
+    (`item_rows`, `item_cols`, `item_weights`).
     """
     users, items, weights = normalized_edges(users, items, n_users, n_items)
     arrays = {}
     if item_graph:
         order = np.lexsort((items, users))
         users, items, weights = users[order], items[order], weights[order]
+        arrays = edge_layouts(users, items, weights, n_users, n_items, multiple)
         pairs = item_item_edges(users, items, weights, n_items)
         if (
             pairs is not None
@@ -131,10 +186,10 @@ def build_graph_arrays(
         ):
             matrix = np.zeros((n_items, n_items), np.float32)
             matrix[pairs[0], pairs[1]] = pairs[2]
-            arrays = {"item_matrix": matrix}
+            arrays["item_matrix"] = matrix
         elif pairs is not None:
             rows, cols, values = pad_edges(*pairs, multiple)
-            arrays = {"item_rows": rows, "item_cols": cols, "item_weights": values}
+            arrays.update(item_rows=rows, item_cols=cols, item_weights=values)
     users, items, weights = pad_edges(users, items, weights, multiple)
     return {"users": users, "items": items, "weights": weights, **arrays}
 
@@ -158,4 +213,7 @@ def put_graph(arrays: dict[str, np.ndarray], n_users: int, n_items: int, mesh: M
         item_cols=edges.get("item_cols"),
         item_weights=edges.get("item_weights"),
         item_matrix=matrix,
+        layouts=EdgeLayouts(**{key: edges[key] for key in LAYOUT_KEYS})
+        if "first_items" in edges
+        else None,
     )
