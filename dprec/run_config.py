@@ -18,6 +18,7 @@ from dprec.specs import (
     DATA_FORMATS,
     DENOISING_MODES,
     PRIOR_INITS,
+    PROPAGATION_DTYPES,
     SPLIT_KINDS,
     UPDATE_MODES,
     VALID_SETS,
@@ -195,6 +196,7 @@ def validate_run_spec(spec: RunSpec) -> None:
             f"train.shard_tables must be True or False, got {spec.train.shard_tables!r}"
         )
     _positive_int(spec.model.embed_dim, "model.embed_dim")
+    _one_of(spec.model.propagation_dtype, PROPAGATION_DTYPES, "model.propagation_dtype")
     _positive_int(spec.eval.chunk_size, "eval.chunk_size")
     if not spec.eval.ks:
         raise ConfigError("eval.ks is empty; give at least one cut-off, e.g. --config.eval.ks=5,20")

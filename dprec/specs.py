@@ -76,6 +76,9 @@ class DataSpec:
     synthetic: SyntheticSpec = SyntheticSpec()
 
 
+PROPAGATION_DTYPES = ("float32", "bfloat16")  # ModelSpec.propagation_dtype
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """A target (or auxiliary) model: registry name and sizes."""
@@ -87,6 +90,9 @@ class ModelSpec:
     mlp_layers: tuple[int, ...] = (128, 64, 32)  # NeuMF: tower widths after the 256 input
     corruption: float = 0.5  # CDAE: input dropout rate in training
     num_layers: int = 3  # LightGCN: propagation layers
+    # LightGCN: precision of the rows gathered in propagation, "float32" | "bfloat16" (sums
+    # and outputs stay float32; bfloat16 halves the bytes read per edge, not exact)
+    propagation_dtype: str = "float32"
 
 
 @dataclasses.dataclass(frozen=True)

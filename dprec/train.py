@@ -115,7 +115,14 @@ def create_setup(
     graph = None
     if method.uses_graph(spec):
         train = data.train
-        arrays = build_graph_arrays(train.users, train.items, data.n_users, data.n_items, shards)
+        arrays = build_graph_arrays(
+            train.users,
+            train.items,
+            data.n_users,
+            data.n_items,
+            shards,
+            item_graph=spec.model.name == "lightgcn",  # item-side propagation
+        )
         graph = put_graph(arrays, data.n_users, data.n_items, mesh)
     init_key, train_key = jax.random.split(jax.random.key(spec.seed))
     roles = method.create_roles(spec, data.n_users, data.n_items, init_key, frozen_params)

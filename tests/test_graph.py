@@ -118,3 +118,119 @@ def test_weighted_product_and_transpose_match_dense(edges):
     user_values = np.asarray(embeddings(5)[0])
     got_t = jax.jit(lambda g, x: adjacency_matmul(g, x, transpose=True))(graph, user_values)
     np.testing.assert_allclose(np.asarray(got_t), matrix.T @ user_values, rtol=1e-5, atol=1e-6)
+
+
+# --- item-side propagation (T = AᵀA) against the layer-by-layer BCOO formula ------------------
+
+ITEM_SIDES = ("dense", "sparse", "none")
+
+
+def item_side_graph(num_devices, item_side, monkeypatch, pad_to=None):
+    """A random graph with isolated users and items and padding edges; T dense, sparse or not
+    built (propagation then applies T as two products with A)."""
+    from dprec.graph import adjacency
+
+    rng = np.random.default_rng(7)
+    # users >= N_USERS - 3 and items >= N_ITEMS - 2 have no edges
+    keys = np.unique(rng.integers(0, (N_USERS - 3) * (N_ITEMS - 2), 80))
+    users, items = keys // (N_ITEMS - 2), keys % (N_ITEMS - 2)
+    monkeypatch.setattr(adjacency, "DENSE_ITEM_RATIO", 10**6 if item_side == "dense" else 0)
+    arrays = adjacency.build_graph_arrays(
+        users,
+        items,
+        N_USERS,
+        N_ITEMS,
+        pad_to or num_devices,
+        item_graph=item_side != "none",
+    )
+    graph = put_graph(arrays, N_USERS, N_ITEMS, sharding.create_mesh(num_devices))
+    assert (graph.item_matrix is not None) == (item_side == "dense")
+    assert (graph.item_rows is not None) == (item_side == "sparse")
+    return graph
+
+
+def test_item_item_edges_are_a_transpose_a(edges):
+    from dprec.graph.adjacency import item_item_edges
+
+    rows, cols, values = item_item_edges(*edges, N_ITEMS)
+    product = np.zeros((N_ITEMS, N_ITEMS))
+    product[rows, cols] = values
+    matrix = dense_adjacency(edges)
+    np.testing.assert_allclose(product, matrix.T @ matrix, rtol=1e-6, atol=1e-7)
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) == rows.shape[0]
+
+
+@pytest.mark.parametrize("item_side", ITEM_SIDES)
+@pytest.mark.parametrize("devices", (1, 4))
+def test_item_side_propagation_equals_layerwise(devices, item_side, monkeypatch):
+    from dprec.graph.propagate import propagate_layerwise
+
+    graph = item_side_graph(devices, item_side, monkeypatch, pad_to=devices * 8)
+    reference = item_side_graph(devices, "none", monkeypatch, pad_to=devices * 8)
+    user_emb, item_emb = embeddings(8)
+    # the cotangents reach every row, as a sum of squares would not test signs
+    user_weights = jnp.asarray(np.random.default_rng(9).standard_normal((N_USERS, DIM)))
+    item_weights = jnp.asarray(np.random.default_rng(10).standard_normal((N_ITEMS, DIM)))
+
+    def loss(user_emb, item_emb, graph, fn, layers):
+        users, items = fn(graph, user_emb, item_emb, layers)
+        return jnp.sum(jnp.sin(users) * user_weights) + jnp.sum(items**2 * item_weights)
+
+    for layers in (1, 2, 3, 4):
+        new = jax.jit(lambda u, i, g, n=layers: propagate(g, u, i, n))(user_emb, item_emb, graph)
+        old = jax.jit(lambda u, i, g, n=layers: propagate_layerwise(g, u, i, n))(
+            user_emb, item_emb, reference
+        )
+        grad = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=(3, 4))
+        new_grads = grad(user_emb, item_emb, graph, propagate, layers)
+        old_grads = grad(user_emb, item_emb, reference, propagate_layerwise, layers)
+        for a, b in zip((*new, *new_grads), (*old, *old_grads), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+        # isolated users keep (their embedding)/(L+1), isolated items likewise
+        np.testing.assert_allclose(
+            np.asarray(new[0])[-3:], np.asarray(user_emb)[-3:] / (layers + 1), rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            np.asarray(new[1])[-2:], np.asarray(item_emb)[-2:] / (layers + 1), rtol=1e-6
+        )
+
+
+@pytest.mark.parametrize("item_side", ("dense", "sparse"))
+def test_bfloat16_propagation_is_close(item_side, monkeypatch):
+    from dprec.graph.propagate import propagate_layerwise
+
+    graph = item_side_graph(4, item_side, monkeypatch)
+    user_emb, item_emb = embeddings(11)
+
+    def loss(user_emb, item_emb, fn):
+        users, items = fn(user_emb, item_emb)
+        return jnp.sum(jnp.sin(users)) + jnp.sum(items**2)
+
+    def bf16(u, i):
+        return propagate(graph, u, i, 3, dtype="bfloat16")
+
+    def f32(u, i):
+        return propagate_layerwise(graph, u, i, 3)
+
+    got = jax.jit(bf16)(user_emb, item_emb)
+    want = jax.jit(f32)(user_emb, item_emb)
+    got_grads = jax.jit(jax.grad(lambda u, i: loss(u, i, bf16), argnums=(0, 1)))(user_emb, item_emb)
+    want_grads = jax.jit(jax.grad(lambda u, i: loss(u, i, f32), argnums=(0, 1)))(user_emb, item_emb)
+    for a, b in zip((*got, *got_grads), (*want, *want_grads), strict=True):
+        assert a.dtype == jnp.float32
+        # bfloat16 keeps 8 bits of mantissa: relative error ~2⁻⁸ per row read
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-2, atol=2e-2)
+    assert not np.allclose(np.asarray(got[0]), np.asarray(want[0]), rtol=1e-6, atol=1e-7)
+
+
+def test_bad_propagation_dtype_is_rejected():
+    from dprec.errors import ConfigError
+    from dprec.presets import build_config
+    from dprec.run_config import run_spec_from_config
+
+    config = build_config("dataset=modcloth,model=lightgcn,method=normal")
+    config.model.propagation_dtype = "bfloat16"
+    assert run_spec_from_config(config).model.propagation_dtype == "bfloat16"
+    config.model.propagation_dtype = "float16"
+    with pytest.raises(ConfigError, match=r"model\.propagation_dtype='float16' is not one of"):
+        run_spec_from_config(config)

@@ -18,6 +18,7 @@ class LightGCN(nnx.Module):
     def __init__(self, n_users: int, n_items: int, spec, *, rngs: nnx.Rngs):
         init = nnx.initializers.normal(spec.init_std)
         self.num_layers = spec.num_layers
+        self.propagation_dtype = spec.propagation_dtype
         self.user_embedding = nnx.Embed(n_users, spec.embed_dim, embedding_init=init, rngs=rngs)
         self.item_embedding = nnx.Embed(n_items, spec.embed_dim, embedding_init=init, rngs=rngs)
 
@@ -29,6 +30,7 @@ class LightGCN(nnx.Module):
             self.user_embedding.embedding[...],
             self.item_embedding.embedding[...],
             self.num_layers,
+            dtype=self.propagation_dtype,
         )
 
     def pair_logits(self, encoded, users: jax.Array, items: jax.Array) -> jax.Array:
