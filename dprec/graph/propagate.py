@@ -1,11 +1,16 @@
 """Sparse products with the normalised adjacency A `[n_users, n_items]`, split across devices.
 
-Each device builds the BCOO block of its own edges inside `jax.shard_map` (a BCOO object never
-crosses the shard_map boundary), multiplies, and a `psum` adds the blocks; one code path for
-one or many devices. The product has a custom VJP (the gradient of A·X is Aᵀ·G, the same
-sharded product transposed): differentiating BCOO products *inside* shard_map gives wrong
-gradients for replicated operands in JAX 0.10 (the sparse transpose rules ignore the
-replication bookkeeping), which `tests/test_graph.py` guards against.
+Each device multiplies the block of its own edges inside `jax.shard_map` — a BCOO block built
+there (a BCOO object never crosses the shard_map boundary) — and a `psum` adds the blocks; one
+code path for one or many devices. Every product has its transpose as a custom VJP (the
+gradient of A·X is Aᵀ·G, the same sharded product transposed): differentiating BCOO products
+*inside* shard_map gives wrong gradients for replicated operands in JAX 0.10 (the sparse
+transpose rules ignore the replication bookkeeping), which `tests/test_graph.py` guards against.
+
+LightGCN's `propagate` works on the item side (see the comment above `_edge_sum`): two products
+with A and L−1 with T = AᵀA per direction instead of 2·L with A. `propagate_layerwise` is the
+former layer-by-layer formula, kept as the reference the tests compare against; CDAE's row
+product is `adjacency_matmul`.
 """
 
 from __future__ import annotations
@@ -101,6 +106,10 @@ def _edge_sum(mesh, n_out, out_idx, in_idx, weights, values, dtype, base=None):
     edges split over `mesh`; rows are gathered in `dtype`, products and sums are float32."""
 
     def local(out_idx, in_idx, weights, values):
+        if dtype == jnp.float32:  # the device's BCOO block of the sparse matrix, times X
+            indices = jnp.stack([out_idx, in_idx], axis=1)
+            return sparse.BCOO((weights, indices), shape=(n_out, values.shape[0])) @ values
+        # BCOO has no mixed-precision product: gather rows in `dtype`, sum in float32.
         rows = values.astype(dtype)[in_idx].astype(jnp.float32)
         return jax.ops.segment_sum(weights[:, None] * rows, out_idx, n_out)
 
