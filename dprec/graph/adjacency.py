@@ -2,7 +2,8 @@
 
 Edge e = (users[e], items[e]) carries weight 1/√(d_u · d_i) (d = training degree): the
 LightGCN adjacency, and CDAE's input row normalisation. Edges are padded with weight 0 to a
-multiple of the device count so they split evenly; padding edges change nothing.
+multiple of the device count so they split evenly; padding edges change nothing. Models that
+encode a batch's users only (CDAE) also get the edges by user row (`rows`, `graph/rows.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from dprec import sharding
+from dprec.graph.rows import UserRows, build_user_rows
 from dprec.sharding import DATA_AXIS
 
 
@@ -23,7 +25,8 @@ class Graph:
     """Edge arrays `[E]` of the normalised adjacency (a pytree: pass it to jitted functions as
     an argument, never as a closed-over constant, or XLA constant-folds the scatter-adds).
 
-    `mesh` (static) is where the edges are split; None means one device.
+    `mesh` (static) is where the edges are split; None means one device. `rows`: the real
+    edges by user row, replicated (`graph.rows.UserRows`), or None when no model needs them.
     """
 
     users: jax.Array
@@ -32,6 +35,7 @@ class Graph:
     n_users: int = struct.field(pytree_node=False)
     n_items: int = struct.field(pytree_node=False)
     mesh: Any = struct.field(pytree_node=False, default=None)
+    rows: UserRows | None = None
 
 
 def normalized_edges(
@@ -58,19 +62,35 @@ def pad_edges(
 
 
 def build_graph_arrays(
-    users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, multiple: int = 1
-) -> dict[str, np.ndarray]:
+    users: np.ndarray,
+    items: np.ndarray,
+    n_users: int,
+    n_items: int,
+    multiple: int = 1,
+    *,
+    row_users: int = 0,
+) -> dict[str, Any]:
     """Host edge arrays of the training interactions `users`, `items` `[N]`, padded to
-    `multiple` (put them on devices with `put_graph`)."""
+    `multiple` (put them on devices with `put_graph`). `row_users` > 0 adds the user rows
+    (`"rows"`) for products over at most that many distinct users (the batch size)."""
     users, items, weights = normalized_edges(users, items, n_users, n_items)
+    arrays: dict[str, Any] = {}
+    if row_users:
+        arrays["rows"] = build_user_rows(users, items, weights, n_users, max_users=row_users)
     users, items, weights = pad_edges(users, items, weights, multiple)
-    return {"users": users, "items": items, "weights": weights}
+    return {"users": users, "items": items, "weights": weights, **arrays}
 
 
 def put_graph(arrays: dict[str, np.ndarray], n_users: int, n_items: int, mesh: Mesh) -> Graph:
     """A `Graph` whose edge arrays are split across the devices of `mesh` (the edge count must
     be a multiple of the device count: see `pad_edges`)."""
-    edges = sharding.put(arrays, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
+    edge_arrays = {key: arrays[key] for key in ("users", "items", "weights")}
+    edges = sharding.put(edge_arrays, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
+    rows = None
+    if "rows" in arrays:
+        host = dict(arrays["rows"])
+        size = host.pop("size")
+        rows = UserRows(**sharding.put(host, sharding.replicated(mesh)), size=size)
     return Graph(
         users=edges["users"],
         items=edges["items"],
@@ -78,4 +98,5 @@ def put_graph(arrays: dict[str, np.ndarray], n_users: int, n_items: int, mesh: M
         n_users=n_users,
         n_items=n_items,
         mesh=mesh if mesh.devices.size > 1 else None,
+        rows=rows,
     )

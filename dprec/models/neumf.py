@@ -31,7 +31,7 @@ class NeuMF(nnx.Module):
         )
         self.predict = nnx.Linear(dim + widths[-1], 1, rngs=rngs)
 
-    def encode(self, graph, rng) -> None:
+    def encode(self, graph, rng, users=None) -> None:
         """NeuMF needs no graph: nothing to precompute."""
         del graph, rng
 
