@@ -7,7 +7,8 @@ items, about 1.03 M training interactions), one epoch and the full evaluation.
 Each configuration runs in its own process (peak memory is per process: `ru_maxrss`, which
 includes the data, the host epoch arrays and XLA's buffers). Per configuration it prints: data
 generation + split, setup (state, graph, evaluator tasks), the first epoch (compiles), the
-median of `--epochs` further epochs (host sampling + transfer + the jitted scan), one
+median of `--epochs` further epochs (host sampling + transfer + the jitted scan; wall time,
+and the process's CPU time `epoch_cpu_s`, steadier on shared cores), one
 validation pass, `Evaluator.test` (clean test of every test user, warm/cold, noisy test), and
 ranking + hits of 100,000 test users alone. Goals (2 CPU cores): GMF-DPI epoch <= 3 s,
 100 k users <= 20 s, peak <= 6 GB.
@@ -57,8 +58,11 @@ def first_users(part: Interactions, count: int) -> Interactions:
     return part.select(np.isin(part.users, users))
 
 
-def measure(model: str, method: str, updates: str, epochs: int, batch_size: int) -> dict:
-    """One configuration's timings (seconds) and peak memory (GB)."""
+def measure(
+    model: str, method: str, updates: str, epochs: int, batch_size: int, evaluate: bool = True
+) -> dict:
+    """One configuration's timings (seconds) and peak memory (GB); `evaluate` False: the
+    epochs only."""
     config = build_config(f"dataset=synthetic-electronics,model={model},method={method}")
     config.train.updates = updates
     if batch_size:
@@ -76,16 +80,25 @@ def measure(model: str, method: str, updates: str, epochs: int, batch_size: int)
     out["state_gb"] = sum(x.nbytes for x in jax.tree.leaves(setup.initial_state)) / 1e9
     state = setup.initial_state
 
+    cpu = []
+
     def epoch(index: int) -> float:
         nonlocal state
-        tic = time.perf_counter()
+        tic, cpu_tic = time.perf_counter(), time.process_time()
         state, logs = setup.epoch_fn(state, setup.batches(index), setup.graph)
         jax.block_until_ready((state, jax.device_get(logs)))
+        cpu.append(time.process_time() - cpu_tic)
         return time.perf_counter() - tic
 
     out["first_epoch_s"] = epoch(0)
     out["epoch_s"] = statistics.median(epoch(i) for i in range(1, epochs + 1))
+    # CPU seconds of the process (all threads): steadier than wall time on shared cores.
+    out["epoch_cpu_s"] = statistics.median(cpu[1:])
     out["steps"] = int(state.step) // (epochs + 1)
+    out["load_1m"] = os.getloadavg()[0]  # after the epochs: other processes on the cores
+    if not evaluate:
+        out["peak_gb"] = peak_gb()
+        return out
 
     params = state.params["target"]
     evaluator = setup.evaluator
@@ -139,11 +152,21 @@ def main() -> None:
     parser.add_argument("--updates", default="lazy", choices=("dense", "lazy"))
     parser.add_argument("--epochs", type=int, default=0, help="timed epochs after the first")
     parser.add_argument("--batch-size", type=int, default=0, help="0 = the preset's")
+    parser.add_argument(
+        "--epochs-only", action="store_true", help="one configuration: skip the evaluation"
+    )
     args = parser.parse_args()
     logging.set_verbosity(logging.WARNING)
     if args.model:
         epochs = args.epochs or 2
-        row = measure(args.model, args.method, args.updates, epochs, args.batch_size)
+        row = measure(
+            args.model,
+            args.method,
+            args.updates,
+            epochs,
+            args.batch_size,
+            evaluate=not args.epochs_only,
+        )
         print("RESULT " + json.dumps(row))
         return
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")

@@ -1,8 +1,10 @@
 """Scale mode (`train.updates="lazy"`): row-wise lazy updates of the tables a batch touches.
 
-A role whose model reads one row of a table per pair (`models.row_tables`: MF, GMF, NeuMF) sees,
-inside the loss, those tables restricted to the batch's touched rows (`RowSubset`), so the L2
-term covers exactly those rows and the gradient is `[rows, D]`, never `[n_users, D]`. The
+A role whose model reads one row of a table per pair (`models.row_tables`: MF, GMF, NeuMF; and
+CDAE's per-user table V, which it reads for the batch's users only) sees, inside the loss,
+those tables restricted to the batch's touched rows (`RowSubset`), so the L2 term covers
+exactly those rows (for CDAE's "norm" L2: ‖V_touched‖, the norm of the touched rows, beside the
+whole ‖θ_t‖ of its other tensors) and the gradient is `[rows, D]`, never `[n_users, D]`. The
 optimizer then steps the touched rows' parameters and moments only (`apply_role_update`):
 every other row keeps its parameters and optimizer state bit for bit, and no step reads or
 writes a whole table. Other parameters (GMF's output layer, NeuMF's tower) update densely.

@@ -87,7 +87,7 @@ class Setup:
             batch_size=self.batch_size,
             num_negatives=self.spec.train.num_negatives,
             item_probs=self.negative_probs,
-            with_touched_rows=bool(self.method.lazy_tables(self.spec)),
+            with_touched_rows=self.method.needs_touched_rows(self.spec),
             multiple=sharding.num_shards(self.mesh),
         )
 
@@ -112,9 +112,12 @@ def create_setup(
     method = get_method(spec.method.name)
     mesh = sharding.create_mesh() if mesh is None else mesh
     shards = sharding.num_shards(mesh)
+    batch_size = padded_batch_size(spec.train.batch_size, shards)
     graph = None
     if method.uses_graph(spec):
         train = data.train
+        # Batch-encoded models (CDAE) read the rows of at most a batch's distinct users.
+        row_users = batch_size if method.batch_encoded(spec) else 0
         arrays = build_graph_arrays(
             train.users,
             train.items,
@@ -122,6 +125,7 @@ def create_setup(
             data.n_items,
             shards,
             item_graph=spec.model.name == "lightgcn",  # item-side propagation
+            row_users=row_users,
         )
         graph = put_graph(arrays, data.n_users, data.n_items, mesh)
     init_key, train_key = jax.random.split(jax.random.key(spec.seed))
@@ -137,7 +141,7 @@ def create_setup(
         data=data,
         method=method,
         mesh=mesh,
-        batch_size=padded_batch_size(spec.train.batch_size, shards),
+        batch_size=batch_size,
         roles=roles,
         initial_state=state,
         epoch_fn=make_epoch_fn(step, end_epoch, state_shardings=sharding.shardings_of(state)),

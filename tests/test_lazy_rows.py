@@ -158,17 +158,20 @@ def test_role_tables_only_for_row_local_models():
         "noise_dp",
         "noise_dn",
     }
-    # LightGCN propagates over every row, CDAE encodes whole rows: they stay dense.
+    # LightGCN propagates over every row: it stays dense. CDAE reads its batch users' rows of
+    # V (its encoder and decoder, item tables read through the rows, stay dense).
     assert set(tables("dataset=synthetic,model=lightgcn,method=dpi")) == {
         "aux",
         "noise_dp",
         "noise_dn",
     }
-    assert tables("dataset=synthetic,model=cdae,method=normal") == {}
+    assert tables("dataset=synthetic,model=cdae,method=normal") == {
+        "target": {"user_embedding": "user"}
+    }
     assert role_tables(run_spec_from_config(build_config("dataset=synthetic"))) == {}
 
 
-@pytest.mark.parametrize("model", ["gmf", "lightgcn"])
+@pytest.mark.parametrize("model", ["gmf", "lightgcn", "cdae"])
 def test_lazy_training_learns_and_leaves_unseen_users_untouched(tiny_config, model):
     from dprec.data.registry import load_dataset
     from dprec.train import create_setup, fit
@@ -197,4 +200,4 @@ def test_lazy_training_learns_and_leaves_unseen_users_untouched(tiny_config, mod
             np.asarray(fitted.state.params[role]["user_embedding"]["embedding"])[unseen],
             np.asarray(initial[role]["user_embedding"]["embedding"])[unseen],
         )
-    assert ("target" in lazy_roles) == (model == "gmf")
+    assert ("target" in lazy_roles) == (model != "lightgcn")  # CDAE: its user table V

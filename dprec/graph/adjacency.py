@@ -6,6 +6,8 @@ multiple of the device count so they split evenly; padding edges change nothing.
 
 For LightGCN the graph also holds T = AᵀA `[n_items, n_items]` as an edge list (`item_graph`):
 with users ≫ items, propagation runs its layers on the item side (`dprec.graph.propagate`).
+Models that encode a batch's users only (CDAE) also get the edges by user row (`rows`,
+`graph/rows.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from dprec import sharding
+from dprec.graph.rows import UserRows, build_user_rows
 from dprec.sharding import DATA_AXIS
 
 
@@ -30,7 +33,8 @@ class Graph:
     `mesh` (static) is where the edges are split; None means one device. `item_rows`,
     `item_cols`, `item_weights` `[P]`: the nonzeros of T = AᵀA, or `item_matrix` T dense when
     that is cheaper (few items, many nonzeros); neither when not built (LightGCN then applies
-    T as Aᵀ·(A·X)).
+    T as Aᵀ·(A·X)). `rows`: the real
+    edges by user row, replicated (`graph.rows.UserRows`), or None when no model needs them.
     """
 
     users: jax.Array
@@ -44,6 +48,7 @@ class Graph:
     item_weights: jax.Array | None = None
     item_matrix: jax.Array | None = None  # T dense `[n_items, n_items]` (replicated) instead
     layouts: EdgeLayouts | None = None  # A's edges again, for LightGCN's products
+    rows: UserRows | None = None
 
 
 @struct.dataclass
@@ -164,20 +169,24 @@ def build_graph_arrays(
     multiple: int = 1,
     *,
     item_graph: bool = False,
-) -> dict[str, np.ndarray]:
+    row_users: int = 0,
+) -> dict[str, Any]:
     """Host edge arrays of the training interactions `users`, `items` `[N]`, padded to
-    `multiple` (put them on devices with `put_graph`).
+    `multiple` (put them on devices with `put_graph`). `row_users` > 0 adds the user rows
+    (`"rows"`) for products over at most that many distinct users (the batch size).
 
     `item_graph` (LightGCN): edges sorted by user (each device's slice of the user table is
     read in order), their `EdgeLayouts`, and T = AᵀA dense (`item_matrix`) or its nonzeros
     (`item_rows`, `item_cols`, `item_weights`).
     """
     users, items, weights = normalized_edges(users, items, n_users, n_items)
-    arrays = {}
+    arrays: dict[str, Any] = {}
+    if row_users:
+        arrays["rows"] = build_user_rows(users, items, weights, n_users, max_users=row_users)
     if item_graph:
         order = np.lexsort((items, users))
         users, items, weights = users[order], items[order], weights[order]
-        arrays = edge_layouts(users, items, weights, n_users, n_items, multiple)
+        arrays.update(edge_layouts(users, items, weights, n_users, n_items, multiple))
         pairs = item_item_edges(users, items, weights, n_items)
         if (
             pairs is not None
@@ -199,9 +208,15 @@ def put_graph(arrays: dict[str, np.ndarray], n_users: int, n_items: int, mesh: M
     be a multiple of the device count: see `pad_edges`)."""
     arrays = dict(arrays)
     matrix = arrays.pop("item_matrix", None)
+    host_rows = arrays.pop("rows", None)
     edges = sharding.put(arrays, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
     if matrix is not None:
         matrix = sharding.put(matrix, sharding.replicated(mesh))
+    rows = None
+    if host_rows is not None:
+        host_rows = dict(host_rows)
+        size = host_rows.pop("size")
+        rows = UserRows(**sharding.put(host_rows, sharding.replicated(mesh)), size=size)
     return Graph(
         users=edges["users"],
         items=edges["items"],
@@ -216,4 +231,5 @@ def put_graph(arrays: dict[str, np.ndarray], n_users: int, n_items: int, mesh: M
         layouts=EdgeLayouts(**{key: edges[key] for key in LAYOUT_KEYS})
         if "first_items" in edges
         else None,
+        rows=rows,
     )

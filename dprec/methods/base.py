@@ -24,7 +24,7 @@ import optax
 from dprec import steps
 from dprec.lazy_rows import Tables
 from dprec.methods.common import LossFn, Regularizer, make_regularizer
-from dprec.models import GRAPH_MODELS, row_tables
+from dprec.models import BATCH_ENCODED, GRAPH_MODELS, row_tables
 from dprec.pair_scores import score_pairs
 from dprec.roles import Roles, create_roles
 from dprec.specs import ModelSpec, RunSpec
@@ -142,9 +142,19 @@ class Method:
         """Whether any model of the run reads the training adjacency (CDAE, LightGCN)."""
         return any(m.name in GRAPH_MODELS for m in self.all_role_models(spec).values())
 
+    def batch_encoded(self, spec: RunSpec) -> bool:
+        """Whether any model of the run encodes a step's batch users only (CDAE)."""
+        return any(m.name in BATCH_ENCODED for m in self.all_role_models(spec).values())
+
+    def needs_touched_rows(self, spec: RunSpec) -> bool:
+        """Whether the batches carry their touched rows (`data.touched`): the lazy mode's row
+        tables, and a batch-encoded model's users in either mode."""
+        return bool(self.lazy_tables(spec)) or self.batch_encoded(spec)
+
     def lazy_tables(self, spec: RunSpec) -> dict[str, Tables]:
         """Role → row tables updated lazily: empty unless `train.updates` is "lazy", and only
-        for roles whose model reads one row per pair (MF, GMF, NeuMF)."""
+        for roles whose model reads one row of them per pair (MF, GMF, NeuMF; CDAE's user
+        table V, which a step reads for its batch's users only)."""
         if spec.train.updates != "lazy":
             return {}
         return {

@@ -8,12 +8,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from dprec.lazy_rows import RowSubset
+from dprec.lazy_rows import RowSubset, loss_view
 from dprec.models import L2_KIND, ScoreFns
 from dprec.objectives.reduce import l2_penalty, tensor_norm_penalty
 
-# users [B], pos_items [B], neg_items [B, n_neg], mask [B]; in the lazy update mode also
-# touched_users, touched_items and local_* (dprec.data.touched).
+# users [B], pos_items [B], neg_items [B, n_neg], mask [B]; in the lazy update mode, and for
+# batch-encoded models (CDAE) in either mode, also touched_users, touched_items and local_*
+# (dprec.data.touched).
 Batch = Mapping[str, jax.Array]
 # loss_fn(trainable, frozen, batch, graph, rng, step) -> (loss [], logs {name: []}):
 # `trainable` and `frozen` map role → parameters (as `lazy_rows.loss_view` shows them).
@@ -31,13 +32,25 @@ def pair_logits(
 
     The model's `encode` (LightGCN propagation, CDAE codes) runs once and serves both. A
     `RowSubset` (lazy update mode) is scored with the batch's indices into its touched rows.
+    A batch-encoded model (`models.BATCH_ENCODED`, CDAE) encodes the batch's touched users
+    only, its user tables restricted to their rows (in the dense mode by a gather here, whose
+    gradient is the full table's: zero outside those rows), and scores pairs with positions
+    in that list and global item ids (its item tables are never restricted).
     """
-    if isinstance(params, RowSubset):
+    if score.batch_tables is not None:
+        if not isinstance(params, RowSubset):
+            params = loss_view(params, score.batch_tables, batch)
         params, users = params.params, batch["local_users"]
-        pos_items, neg_items = batch["local_pos_items"], batch["local_neg_items"]
+        pos_items, neg_items = batch["pos_items"], batch["neg_items"]
+        encoded = score.encode(params, graph, rng, batch["touched_users"])
     else:
-        users, pos_items, neg_items = batch["users"], batch["pos_items"], batch["neg_items"]
-    encoded = score.encode(params, graph, rng)
+        if isinstance(params, RowSubset):
+            params, users = params.params, batch["local_users"]
+            pos_items, neg_items = batch["local_pos_items"], batch["local_neg_items"]
+        else:
+            users, pos_items = batch["users"], batch["pos_items"]
+            neg_items = batch["neg_items"]
+        encoded = score.encode(params, graph, rng)
     pos = score.pair(params, encoded, users, pos_items)
     neg_users = jnp.broadcast_to(users[:, None], neg_items.shape)
     neg = score.pair(params, encoded, neg_users.reshape(-1), neg_items.reshape(-1))
@@ -48,7 +61,9 @@ def make_regularizer(
     model_name: str, *, lambda0: float, n_users: int, norm_scale: float = 1.0
 ) -> Regularizer:
     """The target's L2 term: λ0·½·‖θ‖²/n_users, or for "norm" models (CDAE)
-    `norm_scale`·λ0·Σ_t‖θ_t‖ (see `Method.norm_l2_scale` for the scale)."""
+    `norm_scale`·λ0·Σ_t‖θ_t‖ (see `Method.norm_l2_scale` for the scale). On a `RowSubset`
+    (lazy mode) it covers the touched rows of the row tables: CDAE's ‖V‖ becomes the norm of
+    the batch users' rows of V."""
     if L2_KIND.get(model_name) == "norm":
         return lambda params: tensor_norm_penalty(params, lambda0=lambda0 * norm_scale)
     return lambda params: l2_penalty(params, lambda0=lambda0, n_users=n_users)

@@ -19,7 +19,7 @@ class GMF(nnx.Module):
         self.item_embedding = nnx.Embed(n_items, spec.embed_dim, embedding_init=init, rngs=rngs)
         self.predict = nnx.Linear(spec.embed_dim, 1, rngs=rngs)
 
-    def encode(self, graph, rng) -> None:
+    def encode(self, graph, rng, users=None) -> None:
         """GMF needs no graph: nothing to precompute."""
         del graph, rng
 

@@ -22,9 +22,9 @@ class LightGCN(nnx.Module):
         self.user_embedding = nnx.Embed(n_users, spec.embed_dim, embedding_init=init, rngs=rngs)
         self.item_embedding = nnx.Embed(n_items, spec.embed_dim, embedding_init=init, rngs=rngs)
 
-    def encode(self, graph, rng) -> tuple[jax.Array, jax.Array]:
+    def encode(self, graph, rng, users=None) -> tuple[jax.Array, jax.Array]:
         """Propagated (users `[n_users, D]`, items `[n_items, D]`): once per step or evaluation."""
-        del rng
+        del rng, users
         return propagate(
             graph,
             self.user_embedding.embedding[...],

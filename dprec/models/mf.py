@@ -19,7 +19,7 @@ class MF(nnx.Module):
         self.user_embedding = nnx.Embed(n_users, spec.embed_dim, embedding_init=init, rngs=rngs)
         self.item_embedding = nnx.Embed(n_items, spec.embed_dim, embedding_init=init, rngs=rngs)
 
-    def encode(self, graph, rng) -> None:
+    def encode(self, graph, rng, users=None) -> None:
         """MF needs no graph: nothing to precompute."""
         del graph, rng
 

@@ -31,12 +31,12 @@ class NeuMF(nnx.Module):
         )
         self.predict = nnx.Linear(dim + widths[-1], 1, rngs=rngs)
 
-    def encode(self, graph, rng) -> jax.Array | None:
+    def encode(self, graph, rng, users=None) -> jax.Array | None:
         """Evaluation (`rng` None): the item half of the first tower layer, `W_i·e_i + b`
         `[n_items, h1]`, computed once for all users of all chunks (`all_item_logits`).
         Training (`rng` given): None; `pair_logits` reads rows only, so that a step never
         touches the whole item table (and XLA drops an unused encoding)."""
-        del graph
+        del graph, users
         return self._item_first() if rng is None else None
 
     def _first_kernels(self) -> tuple[jax.Array, jax.Array]:
