@@ -11,9 +11,9 @@ also times one validation pass and one test evaluation (`--chunk-size`: the user
 once; default the preset's `eval.chunk_size`). `--updates`: the `train.updates` mode.
 Every timing is the median (and min) over `--repeats` runs after one warm-up run that compiles.
 Goals (2 CPU cores): GMF epoch <= 0.12 s (normal) and <= 0.30 s (DPI, DVAE; the authors'
-PyTorch code takes about 3.2 s); one GMF test evaluation <= 0.5 s; NeuMF epoch <= 0.25 s and
-one NeuMF validation pass <= 0.2 s; LightGCN normal epoch <= 0.5 s, any method <= 4 s (the
-authors' code: 11.7 s). XLA uses both cores, so another busy process roughly doubles the
+PyTorch code: 2.2 s normal, 2.75 s DPI, `profile_authors_gmf.py`); one GMF test evaluation
+<= 0.5 s; NeuMF epoch <= 0.25 s and one NeuMF validation pass <= 0.2 s; LightGCN normal epoch
+<= 0.5 s, any method <= 4 s. XLA uses both cores, so another busy process roughly doubles the
 device epoch; the load averages are printed for that.
 """
 
