@@ -101,6 +101,11 @@ def propagate_layerwise(
 # a sum over the edges of each device (`EdgeLayouts`: few scatter-adds), then a psum.
 
 
+def _rows(values, index, dtype):
+    """Rows `values[index]` `[len(index), D]` read in `dtype`, returned as float32."""
+    return values.astype(dtype)[index].astype(jnp.float32)
+
+
 def _edge_sum(mesh, n_out, out_idx, in_idx, weights, values, dtype, base=None):
     """base + Σ_e weights[e]·values[in_idx[e]] into row out_idx[e] `[n_out, D]` (float32), the
     edges split over `mesh`; rows are gathered in `dtype`, products and sums are float32."""
@@ -110,18 +115,14 @@ def _edge_sum(mesh, n_out, out_idx, in_idx, weights, values, dtype, base=None):
             indices = jnp.stack([out_idx, in_idx], axis=1)
             return sparse.BCOO((weights, indices), shape=(n_out, values.shape[0])) @ values
         # BCOO has no mixed-precision product: gather rows in `dtype`, sum in float32.
-        rows = values.astype(dtype)[in_idx].astype(jnp.float32)
+        rows = _rows(values, in_idx, dtype)
         return jax.ops.segment_sum(weights[:, None] * rows, out_idx, n_out)
 
     if mesh is None and base is not None:  # one device: add into base, no zero table
-        rows = values.astype(dtype)[in_idx].astype(jnp.float32)
+        rows = _rows(values, in_idx, dtype)
         return base.at[out_idx].add(weights[:, None] * rows)
     out = sharding.sum_over_edge_shards(local, mesh, (out_idx, in_idx, weights), (values,))
     return out if base is None else base + out
-
-
-def _rows(values, index, dtype):
-    return values.astype(dtype)[index].astype(jnp.float32)
 
 
 def _users_out(graph, values, dtype, base):

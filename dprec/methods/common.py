@@ -48,8 +48,7 @@ def pair_logits(
             params, users = params.params, batch["local_users"]
             pos_items, neg_items = batch["local_pos_items"], batch["local_neg_items"]
         else:
-            users, pos_items = batch["users"], batch["pos_items"]
-            neg_items = batch["neg_items"]
+            users, pos_items, neg_items = batch["users"], batch["pos_items"], batch["neg_items"]
         encoded = score.encode(params, graph, rng)
     pos = score.pair(params, encoded, users, pos_items)
     neg_users = jnp.broadcast_to(users[:, None], neg_items.shape)
