@@ -1,19 +1,23 @@
 """LightGCN propagation (forward + backward, 3 layers × 64 dims): 1 vs N devices, the item-side
-formulation (`propagate`) against the former layer-by-layer one (`propagate_layerwise`).
+formulation (`propagate`), a training step's (`propagate_users`: the batch's users only) and
+the former layer-by-layer one (`propagate_layerwise`).
 
     python benchmarks/bench_propagation.py [--devices 1,4] [--repeats N] [--data PATH]
-        [--dataset modcloth|synthetic-electronics] [--formulations item-side,layerwise]
+        [--dataset modcloth|synthetic-electronics]
+        [--formulations item-side,batch-users,layerwise]
         [--dtype float32|bfloat16]
 
 Each device count runs in its own process (XLA fixes the CPU device count at start-up, so N
 devices are simulated with --xla_force_host_platform_device_count=N). The edges are split
 across the devices inside `jax.shard_map`. item-side: T = AᵀA on the items, two products with A
 forward and two backward (`dprec/graph/propagate.py`); layerwise: both sides every layer with
-BCOO blocks (2·L products each way). The loss reads the rows of 4,096 random (user, item)
-pairs, as a training step does. The formulations alternate within each repeat; the rows print
-the median and min over repeats after compilation. On a 2-core CPU the simulated devices share
-the two cores, so more devices cannot be faster here: the figure shows the overhead of the
-sharded path, the speed-up needs real devices.
+BCOO blocks (2·L products each way); batch-users: item-side, but the final user embeddings of
+the pairs' distinct users only (their edges, `graph.rows`), so one product with A each way
+over all edges (what a LightGCN training step runs). The loss reads the rows of 4,096 random
+(user, item) pairs, as a training step does. The formulations alternate within each repeat;
+the rows print the median and min over repeats after compilation. On a 2-core CPU the
+simulated devices share the two cores, so more devices cannot be faster here: the figure shows
+the overhead of the sharded path, the speed-up needs real devices.
 """
 
 from __future__ import annotations
@@ -34,12 +38,13 @@ def measure(
 
     import jax
     import jax.numpy as jnp
+    import numpy as np
     from absl import logging
 
     from dprec import sharding
     from dprec.data.registry import load_dataset
     from dprec.graph.adjacency import build_graph_arrays, put_graph
-    from dprec.graph.propagate import propagate, propagate_layerwise
+    from dprec.graph.propagate import propagate, propagate_layerwise, propagate_users
     from dprec.presets import build_config
     from dprec.run_config import run_spec_from_config
 
@@ -50,9 +55,15 @@ def measure(
     train = data.train
     shards = sharding.num_shards(mesh)
 
-    def graph(item_graph):
+    def graph(item_graph, row_users=0):
         arrays = build_graph_arrays(
-            train.users, train.items, data.n_users, data.n_items, shards, item_graph=item_graph
+            train.users,
+            train.items,
+            data.n_users,
+            data.n_items,
+            shards,
+            item_graph=item_graph,
+            row_users=row_users,
         )
         return put_graph(arrays, data.n_users, data.n_items, mesh)
 
@@ -69,10 +80,26 @@ def measure(
 
         return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
 
+    # A step's distinct users (padded with n_users, as `data.touched` lays them out) and each
+    # pair's position among them.
+    distinct = np.unique(np.asarray(pair_users))
+    touched = np.full(pair_users.shape[0] + 1, data.n_users, np.int32)
+    touched[: distinct.shape[0]] = distinct
+    local = jnp.asarray(np.searchsorted(distinct, np.asarray(pair_users)))
+    touched = jnp.asarray(touched)
+
+    def batch_step(users, items, graph):
+        user_final, item_final = propagate_users(graph, users, items, 3, touched, dtype=dtype)
+        return jnp.sum(user_final[local] * item_final[pair_items])
+
     runs = {
         "item-side": (
             step_of(lambda g, u, i: propagate(g, u, i, 3, dtype=dtype)),
             graph(item_graph=True),
+        ),
+        "batch-users": (
+            jax.jit(jax.value_and_grad(batch_step, argnums=(0, 1))),
+            graph(item_graph=True, row_users=touched.shape[0]),
         ),
         "layerwise": (step_of(lambda g, u, i: propagate_layerwise(g, u, i, 3)), graph(False)),
     }
@@ -98,7 +125,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--data", default="", help="data path (default: the preset's)")
     parser.add_argument("--dataset", default="modcloth")
-    parser.add_argument("--formulations", default="item-side,layerwise")
+    parser.add_argument("--formulations", default="item-side,batch-users,layerwise")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -173,15 +173,15 @@ def test_multi_device_graph_gives_the_one_device_codes(data):
     )
 
 
-def test_only_cdae_is_batch_encoded_and_other_models_keep_whole_encodings():
-    assert set(BATCH_ENCODED) == {"cdae"}
-    for model in ("gmf", "lightgcn"):
-        config = build_config(f"model={model},method=normal")
-        spec = run_spec_from_config(config)
-        method = get_method("normal")
+def test_cdae_and_lightgcn_are_batch_encoded_and_other_models_keep_whole_encodings():
+    assert set(BATCH_ENCODED) == {"cdae", "lightgcn"}
+    method = get_method("normal")
+    for model, batch_tables in (("gmf", None), ("neumf", None), ("lightgcn", {})):
+        spec = run_spec_from_config(build_config(f"model={model},method=normal"))
         roles = method.create_roles(spec, 10, 8, jax.random.key(0))
-        assert roles.score["target"].batch_tables is None
-        assert not method.needs_touched_rows(spec)
+        # LightGCN restricts no table: its item side reads every user
+        assert roles.score["target"].batch_tables == batch_tables
+        assert method.needs_touched_rows(spec) == (batch_tables is not None)
 
 
 def test_lazy_cdae_step_leaves_other_users_untouched(data):

@@ -23,6 +23,7 @@ from jax.experimental import sparse
 
 from dprec import sharding
 from dprec.graph.adjacency import Graph
+from dprec.graph.rows import user_rows_matmul
 
 
 def _sharded_product(mesh, n_users, n_items, transpose, users, items, weights, values):
@@ -264,6 +265,57 @@ def _propagate_bwd(static, num_layers, graph, cotangents):
 
 _propagate.defvjp(_propagate_fwd, _propagate_bwd)
 
+
+# --- a step's batch users only ---------------------------------------------------------------
+#
+# A training step scores pairs of its batch's users, so it needs users_final for those rows
+# only: scale·(U_0[users] + A[users]·Y), from the users' own edges (`graph.rows`). The item
+# side still reads every user (I_1 = Aᵀ·U_0), so the gradient of U_0 stays dense and exact:
+# forward Aᵀ·U_0 over every edge, backward A·G_{I_1} over every edge, and the batch's edges
+# both ways — two products over the edges of A per step instead of four, and no
+# `[n_users, D]` users_final.
+
+
+def _rounded(values, dtype):
+    """`values` rounded to `dtype` and back to float32 (the precision rows are read in)."""
+    return values if dtype == jnp.float32 else values.astype(dtype).astype(jnp.float32)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _propagate_users(static, num_layers, graph, users, user_embedding, item_embedding):
+    return _propagate_users_fwd(static, num_layers, graph, users, user_embedding, item_embedding)[0]
+
+
+def _propagate_users_fwd(static, num_layers, graph, users, user_embedding, item_embedding):
+    dtype = static
+    scale = 1.0 / (num_layers + 1)
+    first = _at_product(graph, user_embedding, dtype)
+    item_sum, below = _item_side(graph, num_layers, dtype, item_embedding, first)
+    own = user_embedding.at[users].get(mode="fill", fill_value=0) * scale
+    user_final = own + user_rows_matmul(graph.rows, _rounded(below * scale, dtype), users)
+    return (user_final, item_sum * scale), (graph, users)
+
+
+def _propagate_users_bwd(static, num_layers, residuals, cotangents):
+    dtype = static
+    scale = 1.0 / (num_layers + 1)
+    graph, users = residuals
+    user_cotangent, item_cotangent = cotangents  # [U, D], [n_items, D]
+    zeros = jnp.zeros((graph.n_items, user_cotangent.shape[1]), jnp.float32)
+    _, rows_vjp = jax.vjp(lambda values: user_rows_matmul(graph.rows, values, users), zeros)
+    (below_cotangent,) = rows_vjp(_rounded(user_cotangent, dtype))
+    _, item_side_vjp = jax.vjp(
+        lambda items, first: _item_side(graph, num_layers, dtype, items, first), zeros, zeros
+    )
+    item_grad, first_grad = item_side_vjp((item_cotangent * scale, below_cotangent * scale))
+    own = jnp.zeros((graph.n_users, user_cotangent.shape[1]), jnp.float32)
+    own = own.at[users].add(user_cotangent * scale, mode="drop")
+    user_grad = _a_product(graph, first_grad, dtype, own)
+    return None, None, user_grad, item_grad  # graph and users are data: no gradient
+
+
+_propagate_users.defvjp(_propagate_users_fwd, _propagate_users_bwd)
+
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}  # specs.PROPAGATION_DTYPES
 
 
@@ -287,6 +339,38 @@ def propagate(
         _DTYPES[dtype],
         num_layers,
         graph,
+        user_embedding.astype(jnp.float32),
+        item_embedding.astype(jnp.float32),
+    )
+
+
+def propagate_users(
+    graph: Graph,
+    user_embedding: jax.Array,
+    item_embedding: jax.Array,
+    num_layers: int,
+    users: jax.Array,
+    *,
+    dtype: str = "float32",
+) -> tuple[jax.Array, jax.Array]:
+    """`propagate` for a training step: the final embeddings of `users` `[U, D]` (distinct
+    ids; the padding id n_users gives a zero row) and of every item `[n_items, D]`.
+
+    Equal to `propagate(...)[0][users]` and `propagate(...)[1]` up to float rounding, and so
+    are the gradients of both tables (dense: every user reaches the items), at half the
+    products over the edges (see the comment above `_rounded`). Needs `graph.rows`.
+    """
+    if graph.rows is None:
+        raise ValueError(
+            "propagate_users needs the graph's user rows (build_graph_arrays row_users)"
+        )
+    if num_layers == 0:
+        return user_embedding.at[users].get(mode="fill", fill_value=0), item_embedding
+    return _propagate_users(
+        _DTYPES[dtype],
+        num_layers,
+        graph,
+        users,
         user_embedding.astype(jnp.float32),
         item_embedding.astype(jnp.float32),
     )

@@ -143,7 +143,7 @@ class Method:
         return any(m.name in GRAPH_MODELS for m in self.all_role_models(spec).values())
 
     def batch_encoded(self, spec: RunSpec) -> bool:
-        """Whether any model of the run encodes a step's batch users only (CDAE)."""
+        """Whether any model of the run encodes a step's batch users only (CDAE, LightGCN)."""
         return any(m.name in BATCH_ENCODED for m in self.all_role_models(spec).values())
 
     def needs_touched_rows(self, spec: RunSpec) -> bool:

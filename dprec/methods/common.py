@@ -32,15 +32,17 @@ def pair_logits(
 
     The model's `encode` (LightGCN propagation, CDAE codes) runs once and serves both. A
     `RowSubset` (lazy update mode) is scored with the batch's indices into its touched rows.
-    A batch-encoded model (`models.BATCH_ENCODED`, CDAE) encodes the batch's touched users
-    only, its user tables restricted to their rows (in the dense mode by a gather here, whose
-    gradient is the full table's: zero outside those rows), and scores pairs with positions
-    in that list and global item ids (its item tables are never restricted).
+    A batch-encoded model (`models.BATCH_ENCODED`: CDAE, LightGCN) encodes the batch's
+    touched users only, its user tables (CDAE's V; none of LightGCN's) restricted to their
+    rows (in the dense mode by a gather here, whose gradient is the full table's: zero outside
+    those rows), and scores pairs with positions in that list and global item ids (its item
+    tables are never restricted).
     """
     if score.batch_tables is not None:
-        if not isinstance(params, RowSubset):
+        if score.batch_tables and not isinstance(params, RowSubset):
             params = loss_view(params, score.batch_tables, batch)
-        params, users = params.params, batch["local_users"]
+        params = params.params if isinstance(params, RowSubset) else params
+        users = batch["local_users"]
         pos_items, neg_items = batch["pos_items"], batch["neg_items"]
         encoded = score.encode(params, graph, rng, batch["touched_users"])
     else:

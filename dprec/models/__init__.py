@@ -35,9 +35,10 @@ L2_KIND = {"cdae": "norm"}
 GRAPH_MODELS = frozenset({"cdae", "lightgcn"})
 # Models whose training step encodes its batch's users only: `encode(graph, rng, users)` with
 # distinct `users [U]` gives their encodings `[U, ...]`, reading the users' training rows
-# (`Graph.rows`) and user tables (`ROW_TABLES` "user" entries) restricted to those rows; pairs
-# are then scored with positions in `users`. Their row tables are user tables only.
-BATCH_ENCODED = frozenset({"cdae"})
+# (`Graph.rows`) and user tables (`ROW_TABLES` "user" entries: CDAE's V; none for LightGCN,
+# whose item side reads every user) restricted to those rows; pairs are then scored with
+# positions in `users`. Their row tables are user tables only.
+BATCH_ENCODED = frozenset({"cdae", "lightgcn"})
 
 
 @dataclasses.dataclass(frozen=True)

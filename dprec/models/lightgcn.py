@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from dprec.graph.propagate import propagate
+from dprec.graph.propagate import propagate, propagate_users
 
 
 class LightGCN(nnx.Module):
@@ -23,15 +23,17 @@ class LightGCN(nnx.Module):
         self.item_embedding = nnx.Embed(n_items, spec.embed_dim, embedding_init=init, rngs=rngs)
 
     def encode(self, graph, rng, users=None) -> tuple[jax.Array, jax.Array]:
-        """Propagated (users `[n_users, D]`, items `[n_items, D]`): once per step or evaluation."""
-        del rng, users
-        return propagate(
-            graph,
-            self.user_embedding.embedding[...],
-            self.item_embedding.embedding[...],
-            self.num_layers,
-            dtype=self.propagation_dtype,
-        )
+        """Propagated (users `[n_users, D]`, items `[n_items, D]`): once per step or evaluation.
+
+        users `[U]` (a training step's distinct users, padding n_users): their final
+        embeddings only, `[U, D]` (`propagate_users`: the item side still reads every user,
+        so the tables' gradients are the whole propagation's).
+        """
+        del rng
+        tables = (self.user_embedding.embedding[...], self.item_embedding.embedding[...])
+        if users is None:
+            return propagate(graph, *tables, self.num_layers, dtype=self.propagation_dtype)
+        return propagate_users(graph, *tables, self.num_layers, users, dtype=self.propagation_dtype)
 
     def pair_logits(self, encoded, users: jax.Array, items: jax.Array) -> jax.Array:
         """Logits `[B]` for pairs `users [B]`, `items [B]`."""
