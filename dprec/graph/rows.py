@@ -68,7 +68,10 @@ def row_edges(rows: UserRows, users: jax.Array) -> tuple[jax.Array, jax.Array, j
     counts = rows.offsets[users + 1] - starts
     ends = jnp.cumsum(counts)  # slot after each user's last edge
     slots = jnp.arange(rows.size, dtype=ends.dtype)
-    owner = jnp.searchsorted(ends, slots, side="right")
+    # owner[s] = how many users end at or before slot s (searchsorted(ends, s, "right")): a
+    # scatter of U ones and a cumsum, instead of a binary search per slot.
+    ends_at = jnp.zeros(rows.size + 1, ends.dtype).at[ends].add(1)
+    owner = jnp.cumsum(ends_at[:-1])
     valid = slots < ends[-1]
     owner = jnp.minimum(owner, users.shape[0] - 1)
     first = ends[owner] - counts[owner]  # the owner's first slot
