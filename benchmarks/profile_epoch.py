@@ -1,7 +1,7 @@
 """Where a training epoch's time goes: the XLA operations of one epoch, by total time.
 
     python benchmarks/profile_epoch.py --preset dataset=modcloth,model=neumf,method=normal
-        [--updates dense|lazy] [--batches N] [--top K] [--trace-dir DIR]
+        [--updates dense|lazy] [--batches N] [--repeats N] [--top K] [--trace-dir DIR]
 
 Builds the run's setup as `python -m dprec.main` would (`train.create_setup`), compiles and
 times `--repeats` epochs (the first `--batches` batches of each; 0 = all), then traces one more
@@ -45,8 +45,9 @@ def op_shapes(hlo_text: str) -> dict[str, str]:
 
 
 def op_times(trace_dir: Path) -> tuple[collections.Counter, collections.Counter]:
-    """Summed microseconds and call counts of every complete event in the Perfetto trace."""
-    (path,) = trace_dir.glob("**/*.trace.json.gz")
+    """Summed microseconds and call counts of every complete event in the newest Perfetto
+    trace under `trace_dir`."""
+    path = max(trace_dir.glob("**/*.trace.json.gz"), key=lambda file: file.stat().st_mtime)
     events = json.loads(gzip.decompress(path.read_bytes()))
     events = events["traceEvents"] if isinstance(events, dict) else events
     total, count = collections.Counter(), collections.Counter()

@@ -34,7 +34,8 @@ class RowSubset:
 
 
 def _touched(batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
-    return {"user": batch["touched_users"], "item": batch["touched_items"]}
+    # A batch-encoded model's dense-mode batches carry no item lists (`data.touched`).
+    return {"user": batch["touched_users"], "item": batch.get("touched_items")}
 
 
 def _gather(table: jax.Array, rows: jax.Array) -> jax.Array:

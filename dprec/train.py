@@ -88,6 +88,7 @@ class Setup:
             num_negatives=self.spec.train.num_negatives,
             item_probs=self.negative_probs,
             with_touched_rows=self.method.needs_touched_rows(self.spec),
+            with_touched_items=bool(self.method.lazy_tables(self.spec)),
             multiple=sharding.num_shards(self.mesh),
         )
 
@@ -116,7 +117,7 @@ def create_setup(
     graph = None
     if method.uses_graph(spec):
         train = data.train
-        # Batch-encoded models (CDAE) read the rows of at most a batch's distinct users.
+        # Batch-encoded models (CDAE, LightGCN) read the rows of at most a batch's distinct users.
         row_users = batch_size if method.batch_encoded(spec) else 0
         arrays = build_graph_arrays(
             train.users,

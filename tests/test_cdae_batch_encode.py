@@ -82,6 +82,37 @@ def test_user_rows_matmul_is_the_adjacency_rows():
     np.testing.assert_allclose(np.asarray(drop_even), dense_odd[batch] @ values, atol=1e-6)
 
 
+def test_row_edges_owners_are_the_binary_search_of_the_row_ends():
+    from dprec.graph.rows import UserRows, row_edges
+
+    rng = np.random.default_rng(3)
+    n_users, n_items = 40, 9
+    degree = rng.integers(0, 6, n_users)  # users without edges too
+    users = np.repeat(np.arange(n_users), degree)
+    items = rng.integers(0, n_items, users.shape[0])
+    host = build_user_rows(users, items, np.ones(users.shape[0], np.float32), n_users, max_users=7)
+    size = host.pop("size")
+    rows = UserRows(**{k: jnp.asarray(v) for k, v in host.items()}, size=size)
+    busiest = np.argsort(degree, kind="stable")[::-1][:7]  # their edges fill every slot
+    batches = [
+        np.concatenate([np.sort(busiest), [n_users] * 2]),
+        np.concatenate([rng.choice(n_users, 5, replace=False), [n_users] * 4]),
+        np.array([np.argmin(degree), n_users, n_users]),  # no edges at all
+    ]
+    for batch in batches:
+        position, owner, valid = (np.asarray(x) for x in row_edges(rows, jnp.asarray(batch)))
+        counts = degree[np.minimum(batch, n_users - 1)] * (batch < n_users)
+        ends = np.cumsum(counts)
+        expected = np.minimum(np.searchsorted(ends, np.arange(size), side="right"), len(batch) - 1)
+        np.testing.assert_array_equal(owner, expected)
+        np.testing.assert_array_equal(valid, np.arange(size) < ends[-1])
+        # each valid slot holds one of its owner's edges, each edge once
+        real_users = users[host["edges"][position[valid]]]
+        np.testing.assert_array_equal(real_users, batch[owner[valid]])
+        assert len(set(position[valid].tolist())) == int(valid.sum())
+    assert np.cumsum(degree[busiest])[-1] == size  # the first batch reached the last slot
+
+
 def test_corruption_mask_is_keyed_by_edge_id():
     rng = jax.random.key(3)
     every = np.asarray(keep_edges(rng, jnp.arange(5000), 0.5))

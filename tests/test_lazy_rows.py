@@ -56,6 +56,17 @@ def test_touched_rows_invariants():
         assert np.all(touched_i[out["local_neg_items"][b][~valid]] == N_ITEMS)
 
 
+def test_touched_users_only_are_the_user_half_of_the_touched_rows():
+    users, pos, neg, mask = _batches()
+    both = touched_rows(users, pos, neg, mask, n_users=N_USERS, n_items=N_ITEMS, multiple=4)
+    only = touched_rows(
+        users, pos, neg, mask, n_users=N_USERS, n_items=N_ITEMS, multiple=4, items=False
+    )
+    assert sorted(only) == ["local_users", "touched_users"]
+    for key, value in only.items():
+        np.testing.assert_array_equal(value, both[key])
+
+
 def _gmf_step_inputs(l2):
     spec = ModelSpec(name="gmf", embed_dim=4, init_std=0.3)
     graphdef, params = init_model(spec, N_USERS, N_ITEMS, jax.random.key(0))

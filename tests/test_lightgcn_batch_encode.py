@@ -55,8 +55,8 @@ def tables(seed):
     )
 
 
-# A batch's distinct users: the busiest, an isolated one (N_USERS - 1), others, and two
-# padding ids (N_USERS) at the end, as `data.touched` lays them out.
+# A batch's distinct users: some with edges, an isolated one (N_USERS - 1), and two padding
+# ids (N_USERS) at the end, as `data.touched` lays them out.
 BATCH_USERS = np.array([0, 3, 4, 11, 25, N_USERS - 1, N_USERS, N_USERS], np.int32)
 
 
@@ -108,20 +108,43 @@ def test_batch_users_get_the_whole_propagation_rows_and_gradients(devices, item_
             assert np.all(np.abs(np.asarray(grad[0])[outside]).sum(axis=1) > 0)
 
 
-def test_bfloat16_batch_propagation_matches_the_whole_bfloat16_one(monkeypatch):
-    graph = graph_with_rows(1, "sparse", monkeypatch, max_users=len(BATCH_USERS))
+@pytest.mark.parametrize("devices", (1, 4))
+def test_bfloat16_batch_propagation_and_gradients_match_the_whole_bfloat16_ones(
+    devices, monkeypatch
+):
+    graph = graph_with_rows(devices, "sparse", monkeypatch, max_users=len(BATCH_USERS))
     user_emb, item_emb = tables(11)
     users = jnp.asarray(BATCH_USERS)
     real = BATCH_USERS < N_USERS
+    rng = np.random.default_rng(12)
+    user_weights = jnp.asarray(rng.standard_normal((len(BATCH_USERS), DIM)) * real[:, None])
+    item_weights = jnp.asarray(rng.standard_normal((N_ITEMS, DIM)))
+
+    def loss(user_final, item_final):
+        return jnp.sum(jnp.sin(user_final) * user_weights) + jnp.sum(item_final**2 * item_weights)
+
+    def batch(u, i, dtype):
+        return loss(*propagate_users(graph, u, i, 3, users, dtype=dtype))
+
+    def whole(u, i, dtype):
+        user_final, item_final = propagate(graph, u, i, 3, dtype=dtype)
+        return loss(user_final.at[users].get(mode="fill", fill_value=0), item_final)
+
     got = propagate_users(graph, user_emb, item_emb, 3, users, dtype="bfloat16")
     want = propagate(graph, user_emb, item_emb, 3, dtype="bfloat16")
-    exact = propagate(graph, user_emb, item_emb, 3)
     # the same rows read in bfloat16, summed in another order: far closer than to float32
     np.testing.assert_allclose(
         np.asarray(got[0])[real], np.asarray(want[0])[BATCH_USERS[real]], rtol=1e-5, atol=1e-5
     )
-    np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), rtol=1e-6, atol=1e-6)
-    assert not np.allclose(np.asarray(got[1]), np.asarray(exact[1]), rtol=1e-6, atol=1e-7)
+    grad = jax.jit(jax.grad(batch, argnums=(0, 1)), static_argnums=2)
+    ref = jax.jit(jax.grad(whole, argnums=(0, 1)), static_argnums=2)
+    got_grads = grad(user_emb, item_emb, "bfloat16")
+    for a, b in zip(got_grads, ref(user_emb, item_emb, "bfloat16"), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+    # bfloat16 takes effect both ways: the float32 gradients differ by more than that
+    exact = grad(user_emb, item_emb, "float32")
+    for a, b in zip(got_grads, exact, strict=True):
+        assert np.abs(np.asarray(a) - np.asarray(b)).max() > 1e-4
 
 
 def test_propagate_users_without_rows_says_what_to_build(monkeypatch):
@@ -177,6 +200,8 @@ def test_step_loss_and_gradients_equal_the_whole_propagation_path(data, method_n
         params=jax.tree.map(lambda x: x * 30.0, setup.initial_state.params)
     )
     batch = {k: jnp.asarray(v[1]) for k, v in setup.host_batches(1).items()}
+    # the dense mode's batches carry the users' lists only (no table is restricted there)
+    assert ("touched_items" in batch) == (updates == "lazy") and "touched_users" in batch
     loss, grads = _loss_and_grads(method, spec, setup.roles, state, batch, setup.graph)
     ref_loss, ref_grads = _loss_and_grads(
         method, spec, _full_encode_roles(setup.roles), state, batch, setup.graph

@@ -75,14 +75,16 @@ def epoch_batches(
     num_negatives: int,
     item_probs: np.ndarray | None = None,
     with_touched_rows: bool = False,
+    with_touched_items: bool = True,
     multiple: int = 1,
 ) -> dict[str, np.ndarray]:
     """The host arrays of one epoch of `data.train`; seeded by (seed, epoch) so any epoch can
     be redrawn: users, pos_items, mask, index `[n_batches, B]`, neg_items
     `[n_batches, B, n_neg]`.
 
-    `with_touched_rows` (lazy update mode) adds each batch's touched rows (`data.touched`),
-    padded to a multiple of `multiple` (the device count).
+    `with_touched_rows` (lazy update mode, batch-encoded models) adds each batch's touched
+    rows (`data.touched`), padded to a multiple of `multiple` (the device count); the item
+    lists only with `with_touched_items`.
     """
     rng = np.random.default_rng([seed, epoch])
     batches = make_epoch_batches(
@@ -110,5 +112,6 @@ def epoch_batches(
             n_users=data.n_users,
             n_items=data.n_items,
             multiple=multiple,
+            items=with_touched_items,
         )
     return arrays

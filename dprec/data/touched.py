@@ -40,12 +40,15 @@ def touched_rows(
     n_users: int,
     n_items: int,
     multiple: int = 1,
+    items: bool = True,
 ) -> dict[str, np.ndarray]:
     """Touched rows and local indices of epoch batches.
 
     Args:
       users, pos_items, mask: `[n_batches, B]`; neg_items: `[n_batches, B, n_neg]`.
       multiple: the touched lists' length is rounded up to a multiple of this (device count).
+      items: False leaves out the item lists (a batch-encoded model in the dense mode reads
+        its batch's users only: the item half is most of the host work).
 
     Returns:
       touched_users `[n_batches, U]`, touched_items `[n_batches, I]` (U > B, I > B·(1+n_neg));
@@ -61,6 +64,8 @@ def touched_rows(
         return -(-(width + 1) // multiple) * multiple
 
     touched_users, local_users = _distinct_per_row(users, valid, n_users, rounded(batch))
+    if not items:
+        return {"touched_users": touched_users, "local_users": local_users}
     items = np.concatenate([pos_items, neg_items.reshape(n_batches, -1)], axis=1)
     item_valid = np.concatenate([valid, np.repeat(valid, n_neg, axis=1)], axis=1)
     touched_items, local_items = _distinct_per_row(

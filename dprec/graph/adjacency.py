@@ -6,8 +6,8 @@ multiple of the device count so they split evenly; padding edges change nothing.
 
 For LightGCN the graph also holds T = AᵀA `[n_items, n_items]` as an edge list (`item_graph`):
 with users ≫ items, propagation runs its layers on the item side (`dprec.graph.propagate`).
-Models that encode a batch's users only (CDAE) also get the edges by user row (`rows`,
-`graph/rows.py`).
+Models that encode a training batch's users only (CDAE, LightGCN) also get the edges by user
+row (`rows`, `graph/rows.py`).
 """
 
 from __future__ import annotations

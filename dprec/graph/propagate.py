@@ -8,9 +8,11 @@ gradient of A·X is Aᵀ·G, the same sharded product transposed): differentiati
 transpose rules ignore the replication bookkeeping), which `tests/test_graph.py` guards against.
 
 LightGCN's `propagate` works on the item side (see the comment above `_edge_sum`): two products
-with A and L−1 with T = AᵀA per direction instead of 2·L with A. `propagate_layerwise` is the
-former layer-by-layer formula, kept as the reference the tests compare against; CDAE's row
-product is `adjacency_matmul`.
+with A and L−1 with T = AᵀA per direction instead of 2·L with A. A training step's
+`propagate_users` gives the final embeddings of its batch's users only (one product with A
+each way; the comment above `_rounded`). `propagate_layerwise` is the former layer-by-layer
+formula, kept as the reference the tests compare against; CDAE's row product is
+`adjacency_matmul`.
 """
 
 from __future__ import annotations
@@ -293,6 +295,8 @@ def _rounded(values, dtype):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _propagate_users(static, num_layers, graph, users, user_embedding, item_embedding):
+    """(final embeddings of `users` `[U, D]`, of every item `[n_items, D]`); linear, with its
+    transpose as VJP."""
     return _propagate_users_fwd(static, num_layers, graph, users, user_embedding, item_embedding)[0]
 
 

@@ -12,9 +12,9 @@ from dprec.lazy_rows import RowSubset, loss_view
 from dprec.models import L2_KIND, ScoreFns
 from dprec.objectives.reduce import l2_penalty, tensor_norm_penalty
 
-# users [B], pos_items [B], neg_items [B, n_neg], mask [B]; in the lazy update mode, and for
-# batch-encoded models (CDAE) in either mode, also touched_users, touched_items and local_*
-# (dprec.data.touched).
+# users [B], pos_items [B], neg_items [B, n_neg], mask [B]; in the lazy update mode also
+# touched_users, touched_items and local_* (dprec.data.touched); for batch-encoded models
+# (CDAE, LightGCN) in the dense mode touched_users and local_users.
 Batch = Mapping[str, jax.Array]
 # loss_fn(trainable, frozen, batch, graph, rng, step) -> (loss [], logs {name: []}):
 # `trainable` and `frozen` map role → parameters (as `lazy_rows.loss_view` shows them).
