@@ -1,0 +1,45 @@
+"""The pieces of benchmarks/profile_epoch.py and bench_adam_layout.py that their figures rest
+on: the HLO shape table, and the interleaved Adam step computing optax's numbers."""
+
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import bench_adam_layout  # noqa: E402
+from profile_epoch import op_shapes  # noqa: E402
+
+
+def test_op_shapes_reads_the_result_shape_of_each_instruction():
+    def fn(x, y):
+        return jnp.tanh(x @ y).sum(axis=0), x * 2.0
+
+    compiled = jax.jit(fn).lower(jnp.ones((6, 4)), jnp.ones((4, 3))).compile()
+    shapes = op_shapes(compiled.as_text())
+    assert set(shapes.values()) >= {"f32[6,4]", "f32[3]"}
+    root = [name for name, shape in shapes.items() if shape.startswith("(f32[3]")]
+    assert root, shapes  # the tuple of the two results, layouts stripped
+    assert all("{" not in shape for shape in shapes.values())
+
+
+def test_interleaved_adam_step_computes_optax_adam_with_l2():
+    rng = np.random.default_rng(0)
+    shape = (50, 8)
+    params = jnp.asarray(rng.normal(size=shape), jnp.float32)
+    optimizer = optax.adam(bench_adam_layout.LR, b1=bench_adam_layout.B1, b2=bench_adam_layout.B2)
+    opt_state = optimizer.init(params)
+    table = jnp.stack([params, jnp.zeros(shape), jnp.zeros(shape)], axis=1)
+    count = jnp.zeros((), jnp.int32)
+    for step in range(4):
+        grad = jnp.asarray(rng.normal(size=shape) * (step + 1), jnp.float32)
+        params, opt_state = bench_adam_layout.separate_step(params, opt_state, grad, optimizer)
+        table, count = bench_adam_layout.interleaved_step(table, count, grad)
+    mu, nu = opt_state[0].mu, opt_state[0].nu
+    for got, want in zip((table[:, 0], table[:, 1], table[:, 2]), (params, mu, nu), strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-7)
+    assert int(count) == 4 and not np.allclose(np.asarray(table[:, 0]), 0.0)
