@@ -82,3 +82,45 @@ def modcloth_path():
     if not path.exists():
         pytest.skip(f"{path} is not available")
     return path
+
+
+def small_batch_spec(model: str, method: str, updates: str = "dense"):
+    """The RunSpec of `model`, `method` on synthetic data of 300 users and 80 items, batches
+    of 64: small enough to compare a batch-encoded step against the whole-graph path."""
+    from dprec.presets import build_config  # here: JAX must start after the flags above
+    from dprec.run_config import run_spec_from_config
+
+    config = build_config(f"model={model},method={method}")
+    config.data.synthetic.n_users = 300
+    config.data.synthetic.n_items = 80
+    config.train.batch_size = 64
+    config.train.updates = updates
+    return run_spec_from_config(config)
+
+
+def item_side_test_graph(n_users, n_items, n_keys, num_devices, item_side, monkeypatch, **kw):
+    """A random graph in which the last 3 users and 2 items have no edges, padded to
+    `kw["pad_to"]` (default the device count), with T dense, sparse or not built ("none":
+    propagation then applies T as two products with A); `row_users` adds the user rows."""
+    import numpy as np
+
+    from dprec import sharding
+    from dprec.graph import adjacency
+
+    rng = np.random.default_rng(7)
+    keys = np.unique(rng.integers(0, (n_users - 3) * (n_items - 2), n_keys))
+    users, items = keys // (n_items - 2), keys % (n_items - 2)
+    monkeypatch.setattr(adjacency, "DENSE_ITEM_RATIO", 10**6 if item_side == "dense" else 0)
+    arrays = adjacency.build_graph_arrays(
+        users,
+        items,
+        n_users,
+        n_items,
+        kw.get("pad_to") or num_devices,
+        item_graph=item_side != "none",
+        row_users=kw.get("row_users", 0),
+    )
+    graph = adjacency.put_graph(arrays, n_users, n_items, sharding.create_mesh(num_devices))
+    assert (graph.item_matrix is not None) == (item_side == "dense")
+    assert (graph.item_rows is not None) == (item_side == "sparse")
+    return graph

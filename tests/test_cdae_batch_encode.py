@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import small_batch_spec
 
 from dprec import sharding, train
 from dprec.data.registry import load_dataset
@@ -23,12 +24,7 @@ from dprec.run_config import run_spec_from_config
 
 
 def small_spec(method, updates="dense"):
-    config = build_config(f"model=cdae,method={method}")
-    config.data.synthetic.n_users = 300
-    config.data.synthetic.n_items = 80
-    config.train.batch_size = 64
-    config.train.updates = updates
-    return run_spec_from_config(config)
+    return small_batch_spec("cdae", method, updates)
 
 
 @pytest.fixture(scope="module")

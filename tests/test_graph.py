@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import item_side_test_graph
 
 from dprec import sharding
 from dprec.graph.adjacency import normalized_edges, pad_edges, put_graph
@@ -128,25 +129,9 @@ ITEM_SIDES = ("dense", "sparse", "none")
 def item_side_graph(num_devices, item_side, monkeypatch, pad_to=None):
     """A random graph with isolated users and items and padding edges; T dense, sparse or not
     built (propagation then applies T as two products with A)."""
-    from dprec.graph import adjacency
-
-    rng = np.random.default_rng(7)
-    # users >= N_USERS - 3 and items >= N_ITEMS - 2 have no edges
-    keys = np.unique(rng.integers(0, (N_USERS - 3) * (N_ITEMS - 2), 80))
-    users, items = keys // (N_ITEMS - 2), keys % (N_ITEMS - 2)
-    monkeypatch.setattr(adjacency, "DENSE_ITEM_RATIO", 10**6 if item_side == "dense" else 0)
-    arrays = adjacency.build_graph_arrays(
-        users,
-        items,
-        N_USERS,
-        N_ITEMS,
-        pad_to or num_devices,
-        item_graph=item_side != "none",
+    return item_side_test_graph(
+        N_USERS, N_ITEMS, 80, num_devices, item_side, monkeypatch, pad_to=pad_to
     )
-    graph = put_graph(arrays, N_USERS, N_ITEMS, sharding.create_mesh(num_devices))
-    assert (graph.item_matrix is not None) == (item_side == "dense")
-    assert (graph.item_rows is not None) == (item_side == "sparse")
-    return graph
 
 
 def test_item_item_edges_are_a_transpose_a(edges):

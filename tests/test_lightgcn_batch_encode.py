@@ -9,41 +9,33 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import item_side_test_graph, small_batch_spec
 
-from dprec import sharding, train
+from dprec import train
 from dprec.data.registry import load_dataset
-from dprec.graph import adjacency
-from dprec.graph.adjacency import put_graph
 from dprec.graph.propagate import propagate, propagate_users
 from dprec.methods import get_method
 from dprec.methods.common import make_regularizer
-from dprec.presets import build_config
 from dprec.roles import Roles
-from dprec.run_config import run_spec_from_config
 
 N_USERS, N_ITEMS, DIM = 29, 17, 5
 ITEM_SIDES = ("dense", "sparse", "none")
 
 
 def graph_with_rows(num_devices, item_side, monkeypatch, max_users):
-    """A random graph with isolated users and items (the last 3 users and 2 items have no
-    edges), padding edges, the user rows, and T dense, sparse or not built."""
-    rng = np.random.default_rng(7)
-    keys = np.unique(rng.integers(0, (N_USERS - 3) * (N_ITEMS - 2), 110))
-    users, items = keys // (N_ITEMS - 2), keys % (N_ITEMS - 2)
-    monkeypatch.setattr(adjacency, "DENSE_ITEM_RATIO", 10**6 if item_side == "dense" else 0)
-    arrays = adjacency.build_graph_arrays(
-        users,
-        items,
+    """A random graph with isolated users and items (the last 3 users and 2 items), padding
+    edges, the user rows, and T dense, sparse or not built."""
+    graph = item_side_test_graph(
         N_USERS,
         N_ITEMS,
-        num_devices * 8,
-        item_graph=item_side != "none",
+        110,
+        num_devices,
+        item_side,
+        monkeypatch,
+        pad_to=num_devices * 8,
         row_users=max_users,
     )
-    graph = put_graph(arrays, N_USERS, N_ITEMS, sharding.create_mesh(num_devices))
     assert graph.rows is not None
-    assert (graph.item_matrix is not None) == (item_side == "dense")
     return graph
 
 
@@ -157,12 +149,7 @@ def test_propagate_users_without_rows_says_what_to_build(monkeypatch):
 
 
 def small_spec(method, updates="dense"):
-    config = build_config(f"model=lightgcn,method={method}")
-    config.data.synthetic.n_users = 300
-    config.data.synthetic.n_items = 80
-    config.train.batch_size = 64
-    config.train.updates = updates
-    return run_spec_from_config(config)
+    return small_batch_spec("lightgcn", method, updates)
 
 
 @pytest.fixture(scope="module")
