@@ -43,6 +43,7 @@ def measure(
 
     from dprec import sharding
     from dprec.data.registry import load_dataset
+    from dprec.data.touched import touched_rows
     from dprec.graph.adjacency import build_graph_arrays, put_graph
     from dprec.graph.propagate import propagate, propagate_layerwise, propagate_users
     from dprec.presets import build_config
@@ -80,13 +81,20 @@ def measure(
 
         return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
 
-    # A step's distinct users (padded with n_users, as `data.touched` lays them out) and each
-    # pair's position among them.
-    distinct = np.unique(np.asarray(pair_users))
-    touched = np.full(pair_users.shape[0] + 1, data.n_users, np.int32)
-    touched[: distinct.shape[0]] = distinct
-    local = jnp.asarray(np.searchsorted(distinct, np.asarray(pair_users)))
-    touched = jnp.asarray(touched)
+    # A step's distinct users and each pair's position among them, as a batch carries them.
+    host_users = np.asarray(pair_users)[None]
+    step_rows = touched_rows(
+        host_users,
+        np.asarray(pair_items)[None],
+        np.zeros((*host_users.shape, 1), np.int32),
+        np.ones(host_users.shape, np.float32),
+        n_users=data.n_users,
+        n_items=data.n_items,
+        multiple=shards,
+        items=False,
+    )
+    touched = jnp.asarray(step_rows["touched_users"][0])
+    local = jnp.asarray(step_rows["local_users"][0])
 
     def batch_step(users, items, graph):
         user_final, item_final = propagate_users(graph, users, items, 3, touched, dtype=dtype)

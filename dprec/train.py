@@ -88,7 +88,7 @@ class Setup:
             num_negatives=self.spec.train.num_negatives,
             item_probs=self.negative_probs,
             with_touched_rows=self.method.needs_touched_rows(self.spec),
-            with_touched_items=bool(self.method.lazy_tables(self.spec)),
+            with_touched_items=self.method.needs_touched_items(self.spec),
             multiple=sharding.num_shards(self.mesh),
         )
 

@@ -10,7 +10,7 @@ transpose rules ignore the replication bookkeeping), which `tests/test_graph.py`
 LightGCN's `propagate` works on the item side (see the comment above `_edge_sum`): two products
 with A and L−1 with T = AᵀA per direction instead of 2·L with A. A training step's
 `propagate_users` gives the final embeddings of its batch's users only (one product with A
-each way; the comment above `_rounded`). `propagate_layerwise` is the former layer-by-layer
+each way; the comment above `_propagate_users`). `propagate_layerwise` is the former layer-by-layer
 formula, kept as the reference the tests compare against; CDAE's row product is
 `adjacency_matmul`.
 """
@@ -104,9 +104,14 @@ def propagate_layerwise(
 # a sum over the edges of each device (`EdgeLayouts`: few scatter-adds), then a psum.
 
 
+def _rounded(values, dtype):
+    """`values` rounded to `dtype` and back to float32 (the precision rows are read in)."""
+    return values if dtype == jnp.float32 else values.astype(dtype).astype(jnp.float32)
+
+
 def _rows(values, index, dtype):
     """Rows `values[index]` `[len(index), D]` read in `dtype`, returned as float32."""
-    return values.astype(dtype)[index].astype(jnp.float32)
+    return _rounded(values, dtype)[index]
 
 
 def _edge_sum(mesh, n_out, out_idx, in_idx, weights, values, dtype, base=None):
@@ -288,11 +293,6 @@ _propagate.defvjp(_propagate_fwd, _propagate_bwd)
 # `[n_users, D]` users_final.
 
 
-def _rounded(values, dtype):
-    """`values` rounded to `dtype` and back to float32 (the precision rows are read in)."""
-    return values if dtype == jnp.float32 else values.astype(dtype).astype(jnp.float32)
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _propagate_users(static, num_layers, graph, users, user_embedding, item_embedding):
     """(final embeddings of `users` `[U, D]`, of every item `[n_items, D]`); linear, with its
@@ -372,7 +372,7 @@ def propagate_users(
 
     Equal to `propagate(...)[0][users]` and `propagate(...)[1]` up to float rounding, and so
     are the gradients of both tables (dense: every user reaches the items), at half the
-    products over the edges (see the comment above `_rounded`). Needs `graph.rows`.
+    products over the edges (see the comment above `_propagate_users`). Needs `graph.rows`.
     """
     if graph.rows is None:
         raise ValueError(

@@ -151,6 +151,11 @@ class Method:
         tables, and a batch-encoded model's users in either mode."""
         return bool(self.lazy_tables(spec)) or self.batch_encoded(spec)
 
+    def needs_touched_items(self, spec: RunSpec) -> bool:
+        """Whether touched rows include the item lists: only the lazy mode restricts item
+        tables (a batch-encoded model in the dense mode reads its batch's users only)."""
+        return bool(self.lazy_tables(spec))
+
     def lazy_tables(self, spec: RunSpec) -> dict[str, Tables]:
         """Role → row tables updated lazily: empty unless `train.updates` is "lazy", and only
         for roles whose model reads one row of them per pair (MF, GMF, NeuMF; CDAE's user
