@@ -1,5 +1,7 @@
 """Base config and the presets per (dataset, model, method): the dataset and model sections
-here, the method entries of PROTOCOL.md in each method's module (`Method.presets`).
+here, the method entries of PROTOCOL.md in each method's card (`dprec.methods.cards`).
+
+Imports no JAX, so that the command line checks a config before JAX starts.
 
 `build_config("dataset=modcloth,model=gmf,method=normal")` returns the ConfigDict that
 `configs/default.py` hands to the CLI; any field can be overridden afterwards.
@@ -13,8 +15,7 @@ import ml_collections
 
 from dprec import specs
 from dprec.errors import ConfigError
-from dprec.methods import METHOD_NAMES, get_method
-from dprec.models import MODEL_NAMES
+from dprec.methods.cards import METHOD_NAMES, get_card
 
 DATASETS = (
     "synthetic",
@@ -25,7 +26,6 @@ DATASETS = (
     "ml-100k",
     "table",
 )
-MODELS = MODEL_NAMES
 METHODS = METHOD_NAMES
 MODES = specs.DENOISING_MODES
 DEFAULT_CHOICE = {"dataset": "synthetic", "model": "gmf", "method": "dpi", "mode": "alternate"}
@@ -140,6 +140,8 @@ _MODEL_PRESETS = {
     "cdae": {"model": {"embed_dim": 32, "init_std": 0.01, "corruption": 0.5}},
     "lightgcn": {"model": {"embed_dim": 64, "init_std": 0.1, "num_layers": 3}},
 }
+# The models of `dprec.models` (a test checks the two lists agree): their registry imports JAX.
+MODELS = tuple(_MODEL_PRESETS)
 
 
 # Datasets that take another's hyper-parameters.
@@ -194,9 +196,9 @@ def _update(section: ml_collections.ConfigDict, values: dict) -> None:
 def _preset(dataset: str, model: str, method_name: str) -> dict:
     """The method's preset entries for (dataset, model), on top of its `preset_base`'s."""
     dataset = _PRESET_SOURCE.get(dataset, dataset)
-    method = get_method(method_name)
-    base = _preset(dataset, model, method.preset_base) if method.preset_base else {}
-    own = method.presets.get((dataset, model), method.presets.get((dataset, "*"), {}))
+    card = get_card(method_name)
+    base = _preset(dataset, model, card.preset_base) if card.preset_base else {}
+    own = card.presets.get((dataset, model), card.presets.get((dataset, "*"), {}))
     return {**base, **own}
 
 
@@ -209,9 +211,10 @@ def build_config(arg: str | None = None) -> ml_collections.ConfigDict:
     _update(config, _MODEL_PRESETS[choice["model"]])
     config.method.name = choice["method"]
     config.method.mode = choice["mode"]
-    method = get_method(choice["method"])
-    for key, value in _preset(choice["dataset"], choice["model"], method.name).items():
-        section = config.method if key in method.config_fields else config.train
+    card = get_card(choice["method"])
+    for key, value in _preset(choice["dataset"], choice["model"], card.name).items():
+        section = config.method if key in card.config_fields else config.train
         section[key] = value
-    method.complete_config(config, lambda name: _preset(choice["dataset"], choice["model"], name))
+    if card.complete_config is not None:
+        card.complete_config(config, lambda name: _preset(choice["dataset"], choice["model"], name))
     return config

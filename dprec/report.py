@@ -28,12 +28,12 @@ import pandas as pd
 from dprec import rundir
 from dprec.cli import OneLineErrorParser, run_tool
 from dprec.errors import UserInputError
-from dprec.methods import METHODS
+from dprec.methods.cards import CARDS
 from dprec.metrics import metric_names
 
 VIEWS = ("paper", "warm")
 DEFAULT_METRICS = tuple(metric_names((5, 20)))
-METHOD_LABELS = {name: method.label for name, method in METHODS.items()}
+METHOD_LABELS = {name: card.label for name, card in CARDS.items()}
 METHOD_ORDER = tuple(METHOD_LABELS.values())
 MODE_SUFFIX = {"dp": "-DP", "dn": "-DN"}
 MODEL_ORDER = ("gmf", "neumf", "cdae", "lightgcn")

@@ -124,7 +124,7 @@ def _method_spec(values: Mapping[str, Any]) -> MethodSpec:
 
 def validate_names(spec: RunSpec) -> None:
     """Check the model and method names against their registries."""
-    from dprec.methods import get_method  # local: the registries import JAX (see above)
+    from dprec.methods import get_method  # local: a method and the models import JAX
     from dprec.models import MODEL_NAMES
 
     _one_of(spec.model.name, MODEL_NAMES, "model.name")

@@ -4,9 +4,10 @@ import dataclasses
 
 import pytest
 
-from dprec import presets, report
+from dprec import models, presets, report
 from dprec.errors import ConfigError
-from dprec.methods import METHOD_NAMES, METHODS, get_method
+from dprec.methods import METHOD_NAMES, all_methods, get_method
+from dprec.methods.cards import CARDS, MethodCard
 from dprec.methods.denoising import NOISE_ROLE
 from dprec.run_config import run_spec_from_config
 from dprec.specs import MethodSpec
@@ -27,8 +28,11 @@ def test_name_lists_come_from_the_registry():
     assert presets.METHODS == METHOD_NAMES
     assert METHOD_NAMES == ("normal", "wbpr", "tce", "rce", "dcf", "crossdenoise", "dpi", "dvae")
     assert {name: report.METHOD_LABELS[name] for name in METHOD_NAMES} == {
-        name: method.label for name, method in METHODS.items()
+        name: method.label for name, method in all_methods().items()
     }
+    # The JAX-free lists the config layer reads agree with the registries that own them.
+    assert presets.MODELS == models.MODEL_NAMES
+    assert {name: method.card for name, method in all_methods().items()} == CARDS
 
 
 @pytest.mark.parametrize("name", METHOD_NAMES)
@@ -95,7 +99,7 @@ def test_a_new_method_is_one_class(monkeypatch, tiny_config):
     from dprec.methods.normal import Normal, make_normal_loss
 
     class PositivesTwice(Normal):
-        name, label = "twice", "Twice"
+        card = MethodCard("twice", "Twice")
 
         def make_loss(self, spec, roles, regularizer):
             normal = make_normal_loss(roles.score["target"], regularizer)

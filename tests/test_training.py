@@ -24,7 +24,9 @@ def test_same_seed_gives_identical_metrics(tiny_config):
 @pytest.mark.parametrize("model", ["gmf", "mf"])
 def test_model_learns_on_synthetic_default(model):
     config = build_config(f"model={model},method=normal")
-    config.train.num_epochs = 60
+    # The test metrics are those of the best validation epoch, which comes before epoch 20
+    # (20, 30 and 60 epochs gave the same Recall@20 for both models).
+    config.train.num_epochs = 20
     results = train.train_and_evaluate(config, None)
     n_items = config.data.synthetic.n_items
     random_recall = 20 / n_items  # expected Recall@20 of a random ranking

@@ -1,25 +1,36 @@
 """The training methods: name → `Method` (see `dprec.methods.base`).
 
-A new method is one module here (a `Method` subclass and its `METHOD` instance, listed in
-`_MODULES`) plus its per-example objective in `dprec.objectives`.
+A new method is one module here, `dprec/methods/<name>.py` (a `Method` subclass and its
+`METHOD` instance), its card in `cards.py` and its per-example objective in
+`dprec.objectives`. This package imports no JAX: the cards are what the config layer reads,
+and `get_method` imports a method's module (and JAX) the first time it is asked for.
 """
 
 from __future__ import annotations
 
-from dprec.errors import ConfigError
-from dprec.methods import crossdenoise, dcf, dpi, dvae, normal, rce, tce, wbpr
-from dprec.methods.base import Method
+import importlib
+from typing import TYPE_CHECKING
 
-_MODULES = (normal, wbpr, tce, rce, dcf, crossdenoise, dpi, dvae)
-METHODS: dict[str, Method] = {module.METHOD.name: module.METHOD for module in _MODULES}
-METHOD_NAMES = tuple(METHODS)
+from dprec.methods.cards import METHOD_NAMES, unknown_method
+
+if TYPE_CHECKING:
+    from dprec.methods.base import Method
+
+# name → the methods imported so far (`get_method` fills it; a test may register its own).
+METHODS: dict[str, Method] = {}
+
+__all__ = ["METHOD_NAMES", "METHODS", "all_methods", "get_method"]
 
 
 def get_method(name: str) -> Method:
     """The method called `name`; an unknown name is a `ConfigError`, never a default."""
     if name not in METHODS:
-        raise ConfigError(
-            f"method.name={name!r} is not one of {', '.join(METHOD_NAMES)}; "
-            "set --config.method.name"
-        )
+        if name not in METHOD_NAMES:
+            raise unknown_method(name)
+        METHODS[name] = importlib.import_module(f"dprec.methods.{name}").METHOD
     return METHODS[name]
+
+
+def all_methods() -> dict[str, Method]:
+    """name → method, every registered method (imports them all)."""
+    return {name: get_method(name) for name in METHOD_NAMES}

@@ -3,8 +3,9 @@
 A method owns the roles it trains and their models, its per-batch loss (one signature for
 every method: `loss_fn(trainable, frozen, batch, graph, rng, step)`), the roles it steps only
 in one DP/DN phase, its negative sampler, its frozen roles (the DVAE prior) and how they are
-pretrained, its noise score for the noisy-interaction report, and its presets and config
-fields. The library asks the method; it never compares method names.
+pretrained, its noise score for the noisy-interaction report, and its card (`cards.py`: name,
+label, presets and config fields). The library asks the method; it never compares method
+names.
 
 Per-interaction state (DCF's loss history, CrossDenoise's entity losses): a method with
 `has_method_state` gives its initial pytree (`init_method_state`), its loss takes that state
@@ -23,6 +24,7 @@ import optax
 
 from dprec import steps
 from dprec.lazy_rows import Tables
+from dprec.methods.cards import MethodCard
 from dprec.methods.common import LossFn, Regularizer, make_regularizer
 from dprec.models import BATCH_ENCODED, GRAPH_MODELS, row_tables
 from dprec.pair_scores import score_pairs
@@ -31,29 +33,36 @@ from dprec.specs import ModelSpec, RunSpec
 
 # (params by role, graph, users [N], items [N]) -> score [N]
 PairScoreFn = Callable[[dict[str, Any], Any, jax.Array, jax.Array], jax.Array]
-# (dataset, model or "*") → config values of that preset (method fields and train fields)
-Presets = Mapping[tuple[str, str], Mapping[str, Any]]
 
 
 class Method:
     """A training method. Subclasses set the class attributes and override what differs.
 
-    name: the registry and config name; label: its name in tables and figures.
-    config_fields: the `MethodSpec` fields it reads (its preset entries go to `config.method`).
-    presets: its entries of PROTOCOL.md's table; preset_base: a method whose preset it starts
-    from (the baselines keep the model's normal-training λ0 and epochs).
+    card: what the config layer knows of it (`cards.MethodCard`: name, label, the
+    `MethodSpec` fields it reads, its presets), readable without JAX.
     phase_roles: phase id (`steps.DP`, `steps.DN`) → the role stepped only in that phase.
     """
 
-    name: ClassVar[str]
-    label: ClassVar[str]
+    card: ClassVar[MethodCard]
     # scores how likely each training interaction is a real positive: writes the noise report
     is_denoising: ClassVar[bool] = False
     has_method_state: ClassVar[bool] = False  # keeps a per-interaction state (see above)
-    config_fields: ClassVar[tuple[str, ...]] = ()
-    presets: ClassVar[Presets] = {}
-    preset_base: ClassVar[str | None] = None
     phase_roles: ClassVar[Mapping[int, str]] = {}
+
+    @property
+    def name(self) -> str:
+        """The registry and config name."""
+        return self.card.name
+
+    @property
+    def label(self) -> str:
+        """The name in tables and figures."""
+        return self.card.label
+
+    @property
+    def config_fields(self) -> tuple[str, ...]:
+        """The `MethodSpec` fields it reads."""
+        return self.card.config_fields
 
     def role_models(self, spec: RunSpec) -> dict[str, ModelSpec]:
         """Trained role → its model, in the order their init keys are drawn."""
@@ -128,10 +137,6 @@ class Method:
         """The frozen roles' parameters for a run of `spec` (`fit_fn` is `train.fit`)."""
         del spec, data, fit_fn
         return {}
-
-    def complete_config(self, config: Any, preset: Callable[[str], Mapping[str, Any]]) -> None:
-        """Set config fields that follow from another method's preset (`preset(name)`)."""
-        del config, preset
 
     # Derived from the above: not overridden.
 

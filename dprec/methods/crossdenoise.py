@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dprec import sharding
+from dprec.methods import cards
 from dprec.methods.base import Method
 from dprec.methods.common import Batch, LossFn, Regularizer, pair_logits
 from dprec.models import ScoreFns
@@ -80,12 +81,9 @@ def make_crossdenoise_loss(target: ScoreFns, regularizer: Regularizer) -> LossFn
 
 
 class CrossDenoise(Method):
-    name = "crossdenoise"
-    label = "CrossDenoise"
+    card = cards.CROSSDENOISE
     is_denoising = True
     has_method_state = True
-    config_fields = ("factor_lower", "factor_upper")
-    preset_base = "normal"
 
     def init_method_state(self, spec: RunSpec, data: Any) -> CrossDenoiseState:
         del spec

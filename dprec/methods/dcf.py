@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dprec import sharding
+from dprec.methods import cards
 from dprec.methods.base import Method
 from dprec.methods.common import Batch, LossFn, Regularizer, pair_logits
 from dprec.methods.tce import flat_examples
@@ -84,15 +85,9 @@ def make_dcf_loss(target: ScoreFns, regularizer: Regularizer, method: MethodSpec
 
 
 class DCF(Method):
-    name = "dcf"
-    label = "DCF"
+    card = cards.DCF
     is_denoising = True
     has_method_state = True
-    config_fields = ("drop_rate", "num_gradual", "relabel_ratio", "co_lambda", "dcf_window")
-    preset_base = "normal"
-    # dprec's choice, not the paper's: T-CE's Modcloth ε_max and ramp (DCF reuses its
-    # schedule); r, σ² and W are the authors' code defaults.
-    presets = {("modcloth", "*"): {"drop_rate": 0.1, "num_gradual": 400}}
 
     def init_method_state(self, spec: RunSpec, data: Any) -> DCFState:
         return DCFState(

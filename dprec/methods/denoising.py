@@ -25,13 +25,6 @@ from dprec.steps import DN, DP, phase_cond
 NOISE_ROLE = {DP: "noise_dp", DN: "noise_dn"}
 _FIXED_PHASE = {"dp": DP, "dn": DN}
 
-# (c1, c2, alpha, l2, num_epochs) rows of PROTOCOL.md's table → preset entries.
-_PAPER_FIELDS = ("c1", "c2", "alpha", "l2", "num_epochs")
-
-
-def paper_presets(rows: dict[tuple[str, str], tuple]) -> dict[tuple[str, str], dict]:
-    return {key: dict(zip(_PAPER_FIELDS, values, strict=True)) for key, values in rows.items()}
-
 
 def make_phase_fn(mode: str) -> Callable[[Any], Any]:
     """`step → phase`: DP on even steps and DN on odd ones ("alternate"), or a fixed phase

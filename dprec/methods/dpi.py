@@ -5,39 +5,17 @@ Its noise score is the posterior P(r=1 | r̃=1) = h'·f / (h'·f + h·(1−f)) (
 
 from __future__ import annotations
 
+from dprec.methods import cards
 from dprec.methods.base import PairScoreFn
-from dprec.methods.denoising import DenoisingMethod, paper_presets
+from dprec.methods.denoising import DenoisingMethod
 from dprec.objectives.likelihood import posterior_real_positive
 from dprec.roles import Roles
 from dprec.specs import ModelSpec, RunSpec
 
 
 class DPI(DenoisingMethod):
-    name = "dpi"
-    label = "DPI"
+    card = cards.DPI
     reference_role = "aux"
-    config_fields = ("c1", "c2", "alpha", "mode", "aux", "noise")
-    # PROTOCOL.md: (C1, C2, α, λ0, epochs) per (dataset, model); synthetic: one for all.
-    presets = {
-        **paper_presets(
-            {
-                ("modcloth", "gmf"): (100.0, 10.0, 0.0, 0.1, 40),
-                ("modcloth", "neumf"): (1000.0, 10.0, 0.5, 10.0, 40),
-                ("modcloth", "cdae"): (1000.0, 100.0, 0.0, 1.0, 40),
-                ("modcloth", "lightgcn"): (1000.0, 10.0, 0.0, 0.1, 60),
-                ("electronics", "gmf"): (1000.0, 10.0, 1.0, 0.01, 15),
-                ("electronics", "neumf"): (100.0, 10.0, 0.5, 1000.0, 15),
-                ("electronics", "cdae"): (100.0, 10.0, 0.0, 0.1, 15),
-                ("electronics", "lightgcn"): (1000.0, 10.0, 1.0, 0.01, 10),
-                ("adressa", "gmf"): (100.0, 10.0, 1.0, 0.0, 15),
-                ("adressa", "neumf"): (1000.0, 10.0, 0.0, 1.0, 30),
-                ("adressa", "cdae"): (1000.0, 10.0, 0.0, 0.0, 50),
-                ("adressa", "lightgcn"): (10.0, 1000.0, 0.0, 10.0, 15),
-            }
-        ),
-        # C1 = C2 suits the synthetic data's dense, heavily corrupted interactions (README).
-        ("synthetic", "*"): {"c1": 10.0, "c2": 10.0, "alpha": 0.0, "l2": 0.01},
-    }
 
     def role_models(self, spec: RunSpec) -> dict[str, ModelSpec]:
         return {**super().role_models(spec), "aux": spec.method.aux}

@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from dprec.methods import cards
 from dprec.methods.base import Method
 from dprec.methods.common import Batch, LossFn, Regularizer, pair_logits
 from dprec.models import ScoreFns
@@ -32,24 +33,7 @@ def make_normal_loss(target: ScoreFns, regularizer: Regularizer) -> LossFn:
 
 
 class Normal(Method):
-    name = "normal"
-    label = "Normal"
-    # PROTOCOL.md: (λ0, epochs) of normal training per (dataset, model).
-    presets = {
-        ("modcloth", "gmf"): {"l2": 0.1, "num_epochs": 40},
-        ("modcloth", "neumf"): {"l2": 10.0, "num_epochs": 40},
-        ("modcloth", "cdae"): {"l2": 1.0, "num_epochs": 40},
-        ("modcloth", "lightgcn"): {"l2": 0.1, "num_epochs": 40},
-        ("electronics", "gmf"): {"l2": 0.01, "num_epochs": 10},
-        ("electronics", "neumf"): {"l2": 100.0, "num_epochs": 10},
-        ("electronics", "cdae"): {"l2": 0.1, "num_epochs": 15},
-        ("electronics", "lightgcn"): {"l2": 0.01, "num_epochs": 10},
-        ("adressa", "gmf"): {"l2": 0.01, "num_epochs": 10},
-        ("adressa", "neumf"): {"l2": 1.0, "num_epochs": 10},
-        ("adressa", "cdae"): {"l2": 1.0, "num_epochs": 50},
-        ("adressa", "lightgcn"): {"l2": 0.01, "num_epochs": 15},
-        ("synthetic", "*"): {"l2": 0.01},
-    }
+    card = cards.NORMAL
 
     def make_loss(self, spec: RunSpec, roles: Roles, regularizer: Regularizer) -> LossFn:
         del spec

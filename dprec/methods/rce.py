@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from dprec.methods import cards
 from dprec.methods.base import Method
 from dprec.methods.common import Batch, LossFn, Regularizer, pair_logits
 from dprec.models import ScoreFns
@@ -36,10 +37,7 @@ def make_rce_loss(target: ScoreFns, regularizer: Regularizer, *, beta: float) ->
 
 
 class RCE(Method):
-    name = "rce"
-    label = "R-CE"
-    config_fields = ("beta",)
-    preset_base = "normal"
+    card = cards.RCE
 
     def make_loss(self, spec: RunSpec, roles: Roles, regularizer: Regularizer) -> LossFn:
         return make_rce_loss(roles.score["target"], regularizer, beta=spec.method.beta)

@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from dprec.methods import cards
 from dprec.methods.base import Method
 from dprec.methods.common import Batch, LossFn, Regularizer, pair_logits
 from dprec.models import ScoreFns
@@ -45,16 +46,7 @@ def make_tce_loss(
 
 
 class TCE(Method):
-    name = "tce"
-    label = "T-CE"
-    config_fields = ("drop_rate", "num_gradual")
-    preset_base = "normal"
-    # ε_max from the DenoisingRec logs; Modcloth has 40 steps an epoch, so the drop rate
-    # ramps up over 400 steps, not 30,000.
-    presets = {
-        ("modcloth", "*"): {"drop_rate": 0.1, "num_gradual": 400},
-        ("modcloth", "neumf"): {"drop_rate": 0.2, "num_gradual": 400},
-    }
+    card = cards.TCE
 
     def make_loss(self, spec: RunSpec, roles: Roles, regularizer: Regularizer) -> LossFn:
         return make_tce_loss(
