@@ -1,6 +1,8 @@
 """The pieces of benchmarks/profile_epoch.py and bench_adam_layout.py that their figures rest
-on: the HLO shape table, and the interleaved Adam step computing optax's numbers."""
+on: the HLO shape table, and the interleaved Adam step computing optax's numbers; and
+bench_cli_errors.py's cases, each a one-line error reported before JAX is imported."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import optax
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import bench_adam_layout  # noqa: E402
+import bench_cli_errors  # noqa: E402
 from profile_epoch import op_shapes  # noqa: E402
 
 
@@ -43,3 +46,16 @@ def test_interleaved_adam_step_computes_optax_adam_with_l2():
     for got, want in zip((table[:, 0], table[:, 1], table[:, 2]), (params, mu, nu), strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-7)
     assert int(count) == 4 and not np.allclose(np.asarray(table[:, 0]), 0.0)
+
+
+def test_bench_cli_errors_cases_fail_before_jax_starts():
+    proc = subprocess.run(
+        [sys.executable, bench_cli_errors.__file__, "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = proc.stdout.strip().splitlines()[1:]
+    assert len(rows) == len(bench_cli_errors.CASES)
+    assert all(row.endswith("JAX imported: no") for row in rows), rows
