@@ -1,5 +1,5 @@
 """The pieces of benchmarks/profile_epoch.py and bench_adam_layout.py that their figures rest
-on: the HLO shape table, and the interleaved Adam step computing optax's numbers; and
+on: the HLO shape table, and the interleaved and blocked Adam steps computing optax's numbers; and
 bench_cli_errors.py's cases, each a one-line error reported before JAX is imported."""
 
 import subprocess
@@ -46,6 +46,26 @@ def test_interleaved_adam_step_computes_optax_adam_with_l2():
     for got, want in zip((table[:, 0], table[:, 1], table[:, 2]), (params, mu, nu), strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-7)
     assert int(count) == 4 and not np.allclose(np.asarray(table[:, 0]), 0.0)
+
+
+def test_blocked_adam_step_computes_optax_adam_with_l2_and_its_value():
+    """Blocks of 16 rows over 50: three in the loop, the last 2 rows after it."""
+    rng = np.random.default_rng(1)
+    shape = (50, 8)
+    params = jnp.asarray(rng.normal(size=shape), jnp.float32)
+    optimizer = optax.adam(bench_adam_layout.LR, b1=bench_adam_layout.B1, b2=bench_adam_layout.B2)
+    opt_state = optimizer.init(params)
+    state = (params, jnp.zeros(shape), jnp.zeros(shape), jnp.zeros((), jnp.int32))
+    for step in range(4):
+        grad = jnp.asarray(rng.normal(size=shape) * (step + 1), jnp.float32)
+        want_squares = float(jnp.sum(params**2))
+        params, opt_state = bench_adam_layout.separate_step(params, opt_state, grad, optimizer)
+        *state, squares = bench_adam_layout.blocked_step(*state, grad, block_rows=16)
+        np.testing.assert_allclose(float(squares), want_squares, rtol=1e-6)
+    mu, nu = opt_state[0].mu, opt_state[0].nu
+    for got, want in zip(state[:3], (params, mu, nu), strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-7)
+    assert int(state[3]) == 4
 
 
 def test_bench_cli_errors_cases_fail_before_jax_starts():
