@@ -116,14 +116,18 @@ def main() -> None:
     shape = (args.rows, args.dim)
     pair_grad = jax.random.normal(keys[1], shape) * 0.01
     optimizer = optax.adam(LR, b1=B1, b2=B2, eps=EPS)
-    # The separate step also computes the L2 term's value Σθ², as an epoch does (and the
-    # blocked step does on the way).
+    # The separate and interleaved steps also compute the L2 term's value Σθ², as an epoch
+    # does (and the blocked step does on the way).
     separate = jax.jit(
         lambda p, s, g: (*separate_step(p, s, g, optimizer), jnp.sum(jnp.square(p))),
         donate_argnums=(0, 1),
         compiler_options=IN_PLACE,
     )
-    interleaved = jax.jit(interleaved_step, donate_argnums=(0,), compiler_options=IN_PLACE)
+    interleaved = jax.jit(
+        lambda t, c, g: (*interleaved_step(t, c, g), jnp.sum(jnp.square(t[:, 0]))),
+        donate_argnums=(0,),
+        compiler_options=IN_PLACE,
+    )
     blocked = jax.jit(
         functools.partial(blocked_step, block_rows=args.block_rows),
         donate_argnums=(0, 1, 2),
@@ -137,7 +141,7 @@ def main() -> None:
     block_state = (params + 0.0, jnp.zeros(shape), jnp.zeros(shape), count)
     for _ in range(3):  # compile, then check the three agree after a few steps
         params, opt_state, _ = separate(params, opt_state, pair_grad)
-        table, count = interleaved(table, count, pair_grad)
+        table, count, _ = interleaved(table, count, pair_grad)
         *block_state, _ = blocked(*block_state, pair_grad)
     jax.block_until_ready((params, table, block_state))
     difference = max(
@@ -151,7 +155,7 @@ def main() -> None:
         params, opt_state, _ = jax.block_until_ready(separate(params, opt_state, pair_grad))
         seconds[names[0]].append(time.perf_counter() - tic)
         tic = time.perf_counter()
-        table, count = jax.block_until_ready(interleaved(table, count, pair_grad))
+        table, count, _ = jax.block_until_ready(interleaved(table, count, pair_grad))
         seconds[names[1]].append(time.perf_counter() - tic)
         tic = time.perf_counter()
         *block_state, _ = jax.block_until_ready(blocked(*block_state, pair_grad))

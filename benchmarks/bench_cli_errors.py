@@ -26,6 +26,7 @@ CASES = {
     "unknown dataset": ["--config=configs/default.py:dataset=nope"],
     "bad field value": [f"--config={TINY}", "--config.train.num_epochs=0"],
     "unknown field": [f"--config={TINY}", "--config.train.nonexistent=1"],
+    "unknown method name": [f"--config={TINY}", "--config.method.name=nope"],
     "bad --num_processes": [f"--config={TINY}", "--num_processes=0"],
 }
 

@@ -121,7 +121,7 @@ def _check_before_jax(config) -> None:
     from dprec import rundir
     from dprec.run_config import run_spec_from_config
 
-    run_spec_from_config(config, check_names=False)
+    run_spec_from_config(config)
     rundir.check_workdir(_WORKDIR.value)
 
 

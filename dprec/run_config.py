@@ -1,7 +1,7 @@
 """The config boundary: a ConfigDict (or nested mapping) → a validated, frozen `RunSpec`.
 
-Names are checked against the registries that own them (`models.MODEL_NAMES`,
-`methods.get_method`), metric names against `metrics.metric_names`.
+Names are checked against lists that import no JAX: the methods' registry (`dprec.methods`,
+its cards) and `presets.MODELS`; metric names against `metrics.metric_names`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from dprec.errors import ConfigError
+from dprec.methods import check_method_name
 from dprec.metrics import metric_names
+from dprec.presets import MODELS
 from dprec.specs import (
     CLEAN_RULES,
     DATA_FORMATS,
@@ -86,11 +88,9 @@ def _one_of(value: str, choices: tuple[str, ...], name: str) -> None:
         )
 
 
-def run_spec_from_config(config: Any, *, check_names: bool = True) -> RunSpec:
-    """Unpack and validate a config (ConfigDict or nested mapping) into a `RunSpec`.
-
-    `check_names=False` skips the model and method names, whose registries import JAX: the
-    command line checks every other field first, in well under a second.
+def run_spec_from_config(config: Any) -> RunSpec:
+    """Unpack and validate a config (ConfigDict or nested mapping) into a `RunSpec`, without
+    importing JAX: the command line checks every field before JAX starts.
 
     Raises:
       ConfigError: a value is missing, unknown or out of range; the message names the field.
@@ -110,8 +110,7 @@ def run_spec_from_config(config: Any, *, check_names: bool = True) -> RunSpec:
         eval=_build(EvalSpec, _section(config, "eval"), "eval"),
     )
     validate_run_spec(spec)
-    if check_names:
-        validate_names(spec)
+    validate_names(spec)
     return spec
 
 
@@ -123,14 +122,13 @@ def _method_spec(values: Mapping[str, Any]) -> MethodSpec:
 
 
 def validate_names(spec: RunSpec) -> None:
-    """Check the model and method names against their registries."""
-    from dprec.methods import get_method  # local: a method and the models import JAX
-    from dprec.models import MODEL_NAMES
-
-    _one_of(spec.model.name, MODEL_NAMES, "model.name")
-    get_method(spec.method.name)
-    _one_of(spec.method.aux.name, MODEL_NAMES, "method.aux.name")
-    _one_of(spec.method.noise.name, MODEL_NAMES, "method.noise.name")
+    """Check the model and method names against lists that import no JAX: the methods'
+    registry (its cards, and any method registered at run time) and `presets.MODELS` (a test
+    holds it equal to the models' registry)."""
+    check_method_name(spec.method.name)
+    _one_of(spec.model.name, MODELS, "model.name")
+    _one_of(spec.method.aux.name, MODELS, "method.aux.name")
+    _one_of(spec.method.noise.name, MODELS, "method.noise.name")
 
 
 def validate_run_spec(spec: RunSpec) -> None:

@@ -19,14 +19,19 @@ if TYPE_CHECKING:
 # name → the methods imported so far (`get_method` fills it; a test may register its own).
 METHODS: dict[str, Method] = {}
 
-__all__ = ["METHOD_NAMES", "METHODS", "all_methods", "get_method"]
+__all__ = ["METHOD_NAMES", "METHODS", "all_methods", "check_method_name", "get_method"]
+
+
+def check_method_name(name: str) -> None:
+    """A `ConfigError` unless `name` is a registered method; imports no method."""
+    if name not in METHODS and name not in METHOD_NAMES:
+        raise unknown_method(name)
 
 
 def get_method(name: str) -> Method:
     """The method called `name`; an unknown name is a `ConfigError`, never a default."""
+    check_method_name(name)
     if name not in METHODS:
-        if name not in METHOD_NAMES:
-            raise unknown_method(name)
         METHODS[name] = importlib.import_module(f"dprec.methods.{name}").METHOD
     return METHODS[name]
 
