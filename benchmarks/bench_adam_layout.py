@@ -2,7 +2,7 @@
 and against one loop over row blocks.
 
     python benchmarks/bench_adam_layout.py [--rows 1157633] [--dim 64] [--repeats 20]
-        [--block-rows 4096]
+        [--block-rows 4096] [--no-in-place]
 
 The exact dense update (LightGCN's f at Electronics scale, NeuMF's user tables) is bound by
 memory traffic. With parameters, first and second moments as three `[N, D]` arrays (optax's
@@ -111,7 +111,11 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--block-rows", type=int, default=4096)
+    parser.add_argument(
+        "--no-in-place", action="store_true", help="compile without the in-place option"
+    )
     args = parser.parse_args()
+    options = {} if args.no_in_place else IN_PLACE
     keys = jax.random.split(jax.random.key(0), 2)
     shape = (args.rows, args.dim)
     pair_grad = jax.random.normal(keys[1], shape) * 0.01
@@ -121,17 +125,17 @@ def main() -> None:
     separate = jax.jit(
         lambda p, s, g: (*separate_step(p, s, g, optimizer), jnp.sum(jnp.square(p))),
         donate_argnums=(0, 1),
-        compiler_options=IN_PLACE,
+        compiler_options=options,
     )
     interleaved = jax.jit(
         lambda t, c, g: (*interleaved_step(t, c, g), jnp.sum(jnp.square(t[:, 0]))),
         donate_argnums=(0,),
-        compiler_options=IN_PLACE,
+        compiler_options=options,
     )
     blocked = jax.jit(
         functools.partial(blocked_step, block_rows=args.block_rows),
         donate_argnums=(0, 1, 2),
-        compiler_options=IN_PLACE,
+        compiler_options=options,
     )
 
     params = jax.random.normal(keys[0], shape) * 0.1
@@ -162,7 +166,8 @@ def main() -> None:
         seconds[names[2]].append(time.perf_counter() - tic)
     megabytes = args.rows * args.dim * 4 / 1e6
     print(
-        f"table {args.rows} x {args.dim} ({megabytes:.0f} MB a copy), load "
+        f"table {args.rows} x {args.dim} ({megabytes:.0f} MB a copy), in-place option "
+        f"{'off' if args.no_in_place else 'on'}, load "
         f"{os.getloadavg()[0]:.2f}; max |difference| of the parameters {difference:.2e}"
     )
     for name, values in seconds.items():
