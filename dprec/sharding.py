@@ -2,7 +2,7 @@
 
 One code path serves one CPU, several GPUs or a TPU slice: a one-axis mesh over all local
 devices; training batches are split along the batch axis and parameters are replicated, so
-`jax.jit` inserts the gradient all-reduce. With `shard_tables` (`place_state`), the user and
+`jax.jit` inserts the gradient all-reduce. With `shard_tables` (`state_placement`), the user and
 item embedding tables (and their Adam moments) are split by rows over the same axis instead,
 so each device holds 1/n of them; GSPMD (plain `jax.jit` on the sharded inputs) inserts the
 gathers and scatters of batch rows and the evaluation's collectives.
@@ -175,7 +175,7 @@ def state_placement(
 
 
 def state_shardings(state: Any, mesh: Mesh, *, n_users: int, n_items: int) -> Any:
-    """The row-sharded placement of `place_state`, as a pytree of shardings like `state`."""
+    """The row-sharded placement of `state_placement`, as a pytree of shardings like `state`."""
     everywhere, rows = replicated(mesh), row_sharded(mesh)
     shards = num_shards(mesh)
 

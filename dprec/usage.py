@@ -86,13 +86,24 @@ def _field_comments(cls: type) -> dict[str, str]:
     return comments
 
 
+def _section_default(section: str) -> Any:
+    """The default value of `section` as its parent spec holds it: `method.aux` is the MF of
+    `MethodSpec().aux`, not `ModelSpec()`'s GMF."""
+    head, *path = section.split(".")
+    value = SECTIONS[head]()
+    for name in path:
+        value = getattr(value, name)
+    return value
+
+
 def config_fields() -> Iterator[tuple[str, Any, str]]:
     """(full field name, default, comment) of every config field, section by section."""
     yield "seed", 0, "seeds the initialisation, the negatives and the batches"
     for section, cls in SECTIONS.items():
         comments = _field_comments(cls)
+        defaults = _section_default(section)
         for field in dataclasses.fields(cls):
-            default = getattr(cls(), field.name)
+            default = getattr(defaults, field.name)
             if dataclasses.is_dataclass(default):
                 continue  # its own section
             yield f"{section}.{field.name}", default, comments.get(field.name, "")

@@ -17,9 +17,25 @@ from conftest import REPO, run_main
 pytestmark = pytest.mark.slow  # minutes of training: run by CI, skipped by -m "not slow"
 
 TIMEOUT = 300
-# Small and row-sharded: 300 users and 80 items split over 4 devices, lazy row-wise Adam.
+# Small and row-sharded: 296 synthetic users (232 with interactions) and 80 items, both
+# divisible by the 4 devices, so every user and item table and its Adam moments are split by
+# rows (a table whose rows do not divide stays replicated); GMF-DPI with lazy row-wise Adam.
+SHARDED = ("--config.train.shard_tables=True", "--config.data.synthetic.n_users=296")
 GMF_DPI = "--config=configs/tiny.py:method=dpi,model=gmf"
-COMMON = ("--config.train.shard_tables=True", "--config.train.checkpoint_every=1")
+COMMON = (*SHARDED, "--config.train.updates=lazy", "--config.train.checkpoint_every=1")
+
+
+def test_the_tiny_tables_divide_over_four_devices():
+    from dprec.data.registry import load_dataset
+    from dprec.run_config import run_spec_from_config
+
+    sys.path.insert(0, str(REPO / "configs"))
+    import tiny
+
+    config = tiny.get_config("method=dpi,model=gmf")
+    config.data.synthetic.n_users = int(SHARDED[1].rpartition("=")[2])
+    data = load_dataset(run_spec_from_config(config).data)
+    assert data.n_users % 4 == 0 and data.n_items % 4 == 0, (data.n_users, data.n_items)
 
 
 def free_port() -> int:
@@ -146,7 +162,7 @@ def test_killed_process_relaunched_resumes_exactly(tmp_path, reference):
 def test_two_processes_match_for_dvae_and_graph_models(tmp_path, config):
     """DVAE pretrains its prior in both processes (a cache of its own per run here);
     LightGCN's edges are split over the four devices of two processes."""
-    flags = (*config.split(), "--config.train.shard_tables=True", "--config.train.num_epochs=2")
+    flags = (*config.split(), *SHARDED, "--config.train.num_epochs=2")
     one_process(tmp_path / "one", *flags)
     wait_all(start_processes(tmp_path / "two", *flags), tmp_path / "two")
     assert_same_run(tmp_path / "two", tmp_path / "one")

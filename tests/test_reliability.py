@@ -279,6 +279,14 @@ def test_config_help_lists_every_field_with_its_default():
                 continue
             assert f"  {section}.{field.name} = " in proc.stdout, field.name
     assert "method.c1 = 1000.0  # C1, weight of f on sampled negatives in DP" in proc.stdout
+    # Nested sections show the parent's default (g and h are MF), not their class's (GMF).
+    defaults = build_config()
+    assert defaults.method.aux.name == defaults.method.noise.name == "mf"
+    assert defaults.model.name == "gmf"
+    for name in ("method.aux.name", "method.noise.name", "model.name"):
+        section, field = name.rsplit(".", 1)
+        expected = getattr(eval(f"defaults.{section}"), field)  # noqa: S307 (a field path)
+        assert f"  {name} = {expected!r}  #" in proc.stdout, name
 
 
 # --- 10. a table dataset starts neutral -------------------------------------------------------
