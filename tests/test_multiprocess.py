@@ -20,7 +20,8 @@ TIMEOUT = 300
 # Small and row-sharded: 296 synthetic users (232 with interactions) and 80 items, both
 # divisible by the 4 devices, so every user and item table and its Adam moments are split by
 # rows (a table whose rows do not divide stays replicated); GMF-DPI with lazy row-wise Adam.
-SHARDED = ("--config.train.shard_tables=True", "--config.data.synthetic.n_users=296")
+N_USERS = 296
+SHARDED = ("--config.train.shard_tables=True", f"--config.data.synthetic.n_users={N_USERS}")
 GMF_DPI = "--config=configs/tiny.py:method=dpi,model=gmf"
 COMMON = (*SHARDED, "--config.train.updates=lazy", "--config.train.checkpoint_every=1")
 
@@ -33,7 +34,7 @@ def test_the_tiny_tables_divide_over_four_devices():
     import tiny
 
     config = tiny.get_config("method=dpi,model=gmf")
-    config.data.synthetic.n_users = int(SHARDED[1].rpartition("=")[2])
+    config.data.synthetic.n_users = N_USERS
     data = load_dataset(run_spec_from_config(config).data)
     assert data.n_users % 4 == 0 and data.n_items % 4 == 0, (data.n_users, data.n_items)
 
