@@ -30,11 +30,11 @@ from typing import Any
 import jax
 from absl import logging
 
-from dprec import evaluation
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.registry import load_dataset, resolve_path
 from dprec.errors import UserInputError
-from dprec.presets import build_config
-from dprec.run_config import run_spec_from_config
+from dprec.evaluation import ranking
 from dprec.train import check_spec_against_data, create_setup
 
 # Goals of the issues, on 2 CPU cores: (model, method) → seconds per epoch; None = any method.
@@ -109,7 +109,7 @@ def epoch_rows(
 
         def rank_clean(epoch: int) -> None:
             del epoch
-            evaluation.hits_of(evaluation.rank(evaluator.topk_fn, params, task, setup.graph), task)
+            ranking.hits_of(ranking.rank(evaluator.topk_fn, params, task, setup.graph), task)
 
         rows += [
             (

@@ -42,12 +42,12 @@ def measure(
     from absl import logging
 
     from dprec import sharding
+    from dprec.config.presets import build_config
+    from dprec.config.run_config import run_spec_from_config
     from dprec.data.registry import load_dataset
     from dprec.data.touched import touched_rows
     from dprec.graph.adjacency import build_graph_arrays, put_graph
     from dprec.graph.propagate import propagate, propagate_layerwise, propagate_users
-    from dprec.presets import build_config
-    from dprec.run_config import run_spec_from_config
 
     logging.set_verbosity(logging.WARNING)
     spec = run_spec_from_config(build_config(f"dataset={dataset},model=lightgcn,method=normal"))

@@ -29,11 +29,11 @@ import jax
 import numpy as np
 from absl import logging
 
-from dprec import evaluation
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.dataset import Interactions
 from dprec.data.registry import load_dataset
-from dprec.presets import build_config
-from dprec.run_config import run_spec_from_config
+from dprec.evaluation import ranking
 from dprec.train import create_setup
 
 # (model, method, updates, timed epochs): the slow ones get one.
@@ -113,11 +113,11 @@ def measure(
     out["test_users"] = int(evaluator.test_task.users.shape[0])
 
     relevant = first_users(data.test, EVAL_USERS)
-    task = evaluation.make_ranking_task(
+    task = ranking.make_ranking_task(
         relevant, [data.train, data.valid], n_items=data.n_items, chunk_size=spec.eval.chunk_size
     )
     tic = time.perf_counter()
-    evaluation.hits_of(evaluation.rank(evaluator.topk_fn, params, task, setup.graph), task)
+    ranking.hits_of(ranking.rank(evaluator.topk_fn, params, task, setup.graph), task)
     out["rank_100k_s"] = time.perf_counter() - tic
     out["rank_users"] = int(task.users.shape[0])
     out["peak_gb"] = peak_gb()

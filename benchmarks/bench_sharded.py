@@ -37,9 +37,9 @@ from absl import logging  # noqa: E402
 from bench_epoch import timed  # noqa: E402
 
 from dprec import sharding  # noqa: E402
+from dprec.config.presets import build_config  # noqa: E402
+from dprec.config.run_config import run_spec_from_config  # noqa: E402
 from dprec.data.registry import load_dataset  # noqa: E402
-from dprec.presets import build_config  # noqa: E402
-from dprec.run_config import run_spec_from_config  # noqa: E402
 from dprec.train import create_setup  # noqa: E402
 
 SETUPS = "1:replicated,4:replicated,4:sharded"  # devices:tables

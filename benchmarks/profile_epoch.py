@@ -27,9 +27,9 @@ from pathlib import Path
 import jax
 from absl import logging
 
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.registry import load_dataset
-from dprec.presets import build_config
-from dprec.run_config import run_spec_from_config
 from dprec.train import create_setup
 
 # Host-side events of the trace (Python frames, the executor), not XLA operations.

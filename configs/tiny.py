@@ -1,12 +1,5 @@
 """A tiny synthetic run for smoke tests (a few seconds): 300 users, 80 items, 3 epochs."""
 
-from dprec.presets import build_config
+from dprec.config.templates.tiny import get_config
 
-
-def get_config(arg: str | None = None):
-    config = build_config(arg)
-    config.data.synthetic.n_users = 300
-    config.data.synthetic.n_items = 80
-    config.train.num_epochs = 3
-    config.train.batch_size = 256
-    return config
+__all__ = ["get_config"]

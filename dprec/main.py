@@ -16,8 +16,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dprec import usage
 from dprec.cli import fail
+from dprec.config import usage
 from dprec.errors import UserInputError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -118,17 +118,17 @@ def _distributed_flags() -> dict | None:
 
 def _check_before_jax(config) -> None:
     """The checks that need no JAX: every config field, and the workdir."""
-    from dprec import rundir
-    from dprec.run_config import run_spec_from_config
+    from dprec.config.run_config import run_spec_from_config
+    from dprec.runs import rundir
 
     run_spec_from_config(config)
     rundir.check_workdir(_WORKDIR.value)
 
 
 def _dry_run(config) -> None:
+    from dprec.config.run_config import run_spec_from_config
     from dprec.data.dataset import check_ks_against_data
     from dprec.data.registry import load_dataset
-    from dprec.run_config import run_spec_from_config
 
     spec = run_spec_from_config(config)
     data = load_dataset(spec.data)

@@ -18,19 +18,21 @@ import numpy as np
 import optax
 import tqdm
 
-from dprec import interpretation, rundir, sharding
-from dprec.checkpoint import CheckpointMeta, RunCheckpoints
+from dprec import sharding
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.batches import epoch_batches, padded_batch_size
 from dprec.data.dataset import InteractionData, check_ks_against_data
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
 from dprec.errors import TrainingError, UserInputError
-from dprec.evaluator import Evaluator, create_evaluator
+from dprec.evaluation import noise_scores
+from dprec.evaluation.views import Evaluator, create_evaluator
 from dprec.graph.adjacency import Graph, build_graph_arrays, put_graph
 from dprec.methods import get_method
 from dprec.methods.base import Method
-from dprec.roles import Roles
-from dprec.run_config import run_spec_from_config
+from dprec.methods.roles import Roles
+from dprec.runs import rundir
+from dprec.runs.checkpoint import CheckpointMeta, RunCheckpoints
 from dprec.specs import RunSpec
 from dprec.state import TrainState, create_train_state
 from dprec.steps import make_epoch_fn
@@ -471,7 +473,7 @@ def run_spec(
     # trivial baseline a denoiser's score must beat.
     if method.is_denoising or data.train.truth is not None:
         setup = fitted.setup
-        table = interpretation.real_positive_table(
+        table = noise_scores.real_positive_table(
             spec,
             method,
             setup.roles,
@@ -480,9 +482,9 @@ def run_spec(
             setup.graph,
             fitted.state.method_state,
         )
-        results["interpretation"] = interpretation.summarize_table(table)
+        results["interpretation"] = noise_scores.summarize_table(table)
         if writer:
-            interpretation.write_table(table, writer.path)
+            noise_scores.write_table(table, writer.path)
     results["timing"]["total_seconds"] = time.perf_counter() - start
     test = results["test"]
     _log.info(

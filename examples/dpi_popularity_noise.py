@@ -20,10 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "launch"))
+from dprec.sweeps import noise_bench  # the benchmark's data and loading flags
 
-import noise_bench  # noqa: E402  (the benchmark's data and loading flags)
+REPO = Path(__file__).resolve().parents[1]
 
 TUNED = {"train.learning_rate": "0.005", "train.l2": "0.001"}
 VARIANTS = {

@@ -11,7 +11,8 @@ import dataclasses
 import jax
 import numpy as np
 
-from dprec import run_config, specs, train
+from dprec import specs, train
+from dprec.config import run_config
 from dprec.data.registry import load_dataset
 
 data_spec = specs.DataSpec(
@@ -47,10 +48,10 @@ scores = target.all_items(params, encoded, jax.numpy.arange(3))  # [3, n_items]
 print("top items of users 0-2:", np.argsort(-np.asarray(scores), axis=1)[:, :5])
 
 # %% 5. Which training interactions look noisy? P(r=1 | r̃=1) per interaction.
-from dprec import interpretation  # noqa: E402
+from dprec.evaluation import noise_scores  # noqa: E402
 
 setup = fitted.setup
-table = interpretation.real_positive_table(
+table = noise_scores.real_positive_table(
     spec,
     setup.method,
     setup.roles,
@@ -59,7 +60,7 @@ table = interpretation.real_positive_table(
     setup.graph,
     fitted.state.method_state,
 )
-print(interpretation.summarize_table(table))
+print(noise_scores.summarize_table(table))
 
 # %% 6. A variation: the same run with normal training, for comparison.
 normal = train.fit(dataclasses.replace(spec, method=specs.MethodSpec(name="normal")), data)

@@ -29,15 +29,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-for _path in (REPO, REPO / "launch"):  # this checkout's dprec and grid.py, not another copy
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+if str(REPO) not in sys.path:  # this checkout's dprec, not another copy
+    sys.path.insert(0, str(REPO))
 
-import grid  # noqa: E402  (launch/grid.py: config resolution, --set parsing, the command)
-
-from dprec import rundir  # noqa: E402
 from dprec.cli import OneLineErrorParser, run_tool  # noqa: E402
 from dprec.errors import UserInputError  # noqa: E402
+from dprec.runs import rundir  # noqa: E402
+from dprec.sweeps import grid  # noqa: E402
 
 KINDS = ("slurm-gpu", "tpu-vm")
 DISTRIBUTED_FLAG = "--distributed"

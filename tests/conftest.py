@@ -52,7 +52,8 @@ def run_main(*args, timeout=300, env=None):
 def kill_after_checkpoint(monkeypatch, config, workdir, epoch: int) -> None:
     """Train `config` into `workdir` and stop it (KeyboardInterrupt) right after the
     checkpoint of `epoch` is committed, as a kill would; saving is restored afterwards."""
-    from dprec import checkpoint, train  # here: JAX must start after the flags above
+    from dprec import train  # here: JAX must start after the flags above
+    from dprec.runs import checkpoint  # here: JAX must start after the flags above
 
     real_save = checkpoint.RunCheckpoints.save
 
@@ -87,8 +88,8 @@ def modcloth_path():
 def small_batch_spec(model: str, method: str, updates: str = "dense"):
     """The RunSpec of `model`, `method` on synthetic data of 300 users and 80 items, batches
     of 64: small enough to compare a batch-encoded step against the whole-graph path."""
-    from dprec.presets import build_config  # here: JAX must start after the flags above
-    from dprec.run_config import run_spec_from_config
+    from dprec.config.presets import build_config  # here: JAX must start after the flags above
+    from dprec.config.run_config import run_spec_from_config
 
     config = build_config(f"model={model},method={method}")
     config.data.synthetic.n_users = 300

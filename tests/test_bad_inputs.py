@@ -207,7 +207,7 @@ def test_non_numeric_rating():
 
 
 def _spec(config, **overrides):
-    from dprec.run_config import run_spec_from_config
+    from dprec.config.run_config import run_spec_from_config
 
     for key, value in overrides.items():
         section, field = key.split("__")
@@ -254,7 +254,7 @@ def test_unknown_config_field(tiny_config):
 
 
 def test_unknown_dataset_argument():
-    from dprec.presets import build_config
+    from dprec.config.presets import build_config
 
     with pytest.raises(ConfigError, match="unknown dataset 'nope'; choose one of"):
         build_config("dataset=nope")
@@ -302,7 +302,7 @@ def test_k_check_against_data(tiny_config):
 
 
 def test_workdir_is_a_file(tmp_path):
-    from dprec.rundir import RunWriter, check_workdir
+    from dprec.runs.rundir import RunWriter, check_workdir
 
     path = write_csv(tmp_path / "file", "x\n")
     for workdir in (path, path / "sub"):

@@ -4,10 +4,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dprec import evaluation, train
+from dprec import train
+from dprec.config.presets import build_config
 from dprec.data.sampling import PositiveSet, popularity_distribution, sample_negatives
+from dprec.evaluation import ranking
 from dprec.objectives import rce, tce
-from dprec.presets import build_config
 
 
 def test_drop_rate_schedule():
@@ -62,7 +63,7 @@ def test_wbpr_sampler_follows_popularity_and_never_returns_a_positive():
 
 
 def test_random_ranker_is_fixed_and_near_chance():
-    score = evaluation.random_scores(50, seed=3)
+    score = ranking.random_scores(50, seed=3)
     users = jnp.arange(4)
     first = score.all_items(None, None, users)
     np.testing.assert_array_equal(np.asarray(first), np.asarray(score.all_items(None, None, users)))

@@ -11,16 +11,16 @@ import pytest
 from conftest import small_batch_spec
 
 from dprec import sharding, train
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.registry import load_dataset
 from dprec.graph.rows import build_user_rows, user_rows_matmul
 from dprec.lazy_rows import loss_view
 from dprec.methods import get_method
 from dprec.methods.common import make_regularizer
+from dprec.methods.roles import Roles
 from dprec.models import BATCH_ENCODED, make_score_fns
 from dprec.models.cdae import keep_edges
-from dprec.presets import build_config
-from dprec.roles import Roles
-from dprec.run_config import run_spec_from_config
 
 
 def small_spec(method, updates="dense"):

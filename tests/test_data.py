@@ -162,9 +162,9 @@ def test_synthetic_generator_truth_and_ratings():
 
 
 def test_modcloth_preset_matches_the_authors_split(modcloth_path):
+    from dprec.config.presets import build_config
+    from dprec.config.run_config import run_spec_from_config
     from dprec.data.registry import load_dataset
-    from dprec.presets import build_config
-    from dprec.run_config import run_spec_from_config
 
     config = build_config("dataset=modcloth,model=gmf,method=normal")
     config.data.path = str(modcloth_path)

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from conftest import SHARED_DATA
 
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
 from dprec.data import synthetic
 from dprec.data.registry import load_dataset
 from dprec.errors import ConfigError, DataError
-from dprec.presets import build_config
-from dprec.run_config import run_spec_from_config
 from dprec.specs import DataSpec, SyntheticSpec
 
 
@@ -287,7 +287,7 @@ def test_generator_at_scale_matches_requested_statistics():
 
 
 def test_profile_statistics_by_hand():
-    from dprec.data.profile import profile, zipf_slope
+    from dprec.tools.profile_data import profile, zipf_slope
 
     frame = pd.DataFrame({"user": [0, 0, 1, 2], "item": [5, 6, 5, 5], "rating": [5, 1, 5, 3]})
     stats = profile(frame)
@@ -300,7 +300,7 @@ def test_profile_statistics_by_hand():
 
 
 def test_profile_cli_bad_columns(tmp_path, capsys):
-    from dprec.data.profile import main
+    from dprec.tools.profile_data import main
 
     path = tmp_path / "t.csv"
     path.write_text("u,i\n1,2\n")

@@ -5,7 +5,7 @@ the paper's fixed-epoch protocol, and P(r=1 | r̃=1) separates truly clean from 
 import pytest
 
 from dprec import train
-from dprec.presets import build_config
+from dprec.config.presets import build_config
 
 pytestmark = pytest.mark.slow  # minutes of training: run by CI, skipped by -m "not slow"
 

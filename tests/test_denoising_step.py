@@ -8,14 +8,14 @@ import numpy as np
 import optax
 import pytest
 
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.batches import epoch_batches
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
 from dprec.methods import get_method
 from dprec.methods.common import make_regularizer
 from dprec.methods.denoising import NOISE_ROLE, make_denoising_loss
-from dprec.presets import build_config
-from dprec.run_config import run_spec_from_config
 from dprec.state import create_train_state
 from dprec.steps import DN, DP
 

@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dprec import evaluation
 from dprec.data.dataset import Interactions
+from dprec.evaluation import ranking
 from dprec.models import ScoreFns
 
 
@@ -30,11 +30,11 @@ def test_masked_items_never_ranked_and_ties_by_lowest_index():
     table[1] = [0, 5, 4, 3, 2, 1]
     relevant = _pairs([0, 1], [4, 5])
     excluded = [_pairs([0, 0, 1], [0, 2, 1])]
-    task = evaluation.make_ranking_task(relevant, excluded, n_items=n_items, chunk_size=8)
-    top = evaluation.rank(evaluation.make_topk_fn(_table_fn(table), 3), None, task)
+    task = ranking.make_ranking_task(relevant, excluded, n_items=n_items, chunk_size=8)
+    top = ranking.rank(ranking.make_topk_fn(_table_fn(table), 3), None, task)
     np.testing.assert_array_equal(top[0], [1, 3, 4])  # items 0 and 2 masked
     np.testing.assert_array_equal(top[1], [2, 3, 4])  # item 1 (score 5) masked
-    hits = evaluation.hits_of(top, task)
+    hits = ranking.hits_of(top, task)
     np.testing.assert_array_equal(hits, [[False, False, True], [False, False, False]])
 
 
@@ -45,9 +45,9 @@ def test_chunked_equals_unchunked(chunk_size):
     table = rng.standard_normal((n_users, n_items))
     relevant = _pairs(rng.integers(0, n_users, 40), rng.integers(0, n_items, 40))
     excluded = [_pairs(rng.integers(0, n_users, 60), rng.integers(0, n_items, 60))]
-    topk_fn = evaluation.make_topk_fn(_table_fn(table), 5)
-    task = evaluation.make_ranking_task(relevant, excluded, n_items=n_items, chunk_size=chunk_size)
-    top = evaluation.rank(topk_fn, None, task)
+    topk_fn = ranking.make_topk_fn(_table_fn(table), 5)
+    task = ranking.make_ranking_task(relevant, excluded, n_items=n_items, chunk_size=chunk_size)
+    top = ranking.rank(topk_fn, None, task)
     # Reference: dense NumPy ranking with a stable sort (ties by lowest index).
     masked = table.copy()
     masked[excluded[0].users, excluded[0].items] = -np.inf
@@ -56,9 +56,9 @@ def test_chunked_equals_unchunked(chunk_size):
 
 
 def test_popularity_ranker_orders_by_training_counts():
-    fn = evaluation.popularity_scores(np.array([3, 9, 1, 9]))
-    task = evaluation.make_ranking_task(_pairs([0], [2]), [], n_items=4, chunk_size=4)
-    top = evaluation.rank(evaluation.make_topk_fn(fn, 4), None, task)
+    fn = ranking.popularity_scores(np.array([3, 9, 1, 9]))
+    task = ranking.make_ranking_task(_pairs([0], [2]), [], n_items=4, chunk_size=4)
+    top = ranking.rank(ranking.make_topk_fn(fn, 4), None, task)
     np.testing.assert_array_equal(top[0], [1, 3, 0, 2])
 
 
@@ -67,7 +67,7 @@ def test_excluded_pairs_are_laid_out_per_device_slice():
     # of slice 1. Each slice's pairs sit in its own E = 2 columns, padded with row 3.
     relevant = _pairs(range(6), [0] * 6)
     excluded = [_pairs([0, 2, 4, 4], [7, 8, 9, 5])]
-    task = evaluation.make_ranking_task(relevant, excluded, n_items=10, chunk_size=5, multiple=2)
+    task = ranking.make_ranking_task(relevant, excluded, n_items=10, chunk_size=5, multiple=2)
     assert task.chunk_size == 6  # 5 rounded up to a multiple of 2
     np.testing.assert_array_equal(task.excluded_rows, [[0, 2, 1, 1]])
     np.testing.assert_array_equal(task.excluded_items, [[7, 8, 9, 5]])
@@ -80,10 +80,10 @@ def test_one_device_ranks_a_sliced_task_like_the_plain_one(chunk_size):
     table = rng.standard_normal((11, 9))
     relevant = _pairs(rng.integers(0, 11, 30), rng.integers(0, 9, 30))
     excluded = [_pairs(rng.integers(0, 11, 40), rng.integers(0, 9, 40))]
-    topk_fn = evaluation.make_topk_fn(_table_fn(table), 4)
+    topk_fn = ranking.make_topk_fn(_table_fn(table), 4)
     args = {"n_items": 9, "chunk_size": chunk_size}
-    plain = evaluation.make_ranking_task(relevant, excluded, **args)
-    sliced = evaluation.make_ranking_task(relevant, excluded, **args, multiple=2)
+    plain = ranking.make_ranking_task(relevant, excluded, **args)
+    sliced = ranking.make_ranking_task(relevant, excluded, **args, multiple=2)
     # On one device the slices' local rows must be made chunk rows again to rank sliced.
     slice_size = sliced.chunk_size // 2
     width = sliced.excluded_rows.shape[1] // 2
@@ -93,4 +93,4 @@ def test_one_device_ranks_a_sliced_task_like_the_plain_one(chunk_size):
     )
     top = np.asarray(topk_fn(None, None, sliced.user_chunks, rows, sliced.excluded_items))
     top = top.reshape(-1, 4)[: sliced.users.shape[0]]
-    np.testing.assert_array_equal(top, evaluation.rank(topk_fn, None, plain))
+    np.testing.assert_array_equal(top, ranking.rank(topk_fn, None, plain))

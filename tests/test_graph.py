@@ -209,9 +209,9 @@ def test_bfloat16_propagation_is_close(item_side, monkeypatch):
 
 
 def test_bad_propagation_dtype_is_rejected():
+    from dprec.config.presets import build_config
+    from dprec.config.run_config import run_spec_from_config
     from dprec.errors import ConfigError
-    from dprec.presets import build_config
-    from dprec.run_config import run_spec_from_config
 
     config = build_config("dataset=modcloth,model=lightgcn,method=normal")
     config.model.propagation_dtype = "bfloat16"

@@ -1,6 +1,5 @@
-"""launch/grid.py without training: expansion, names, resume, selection, job array, errors."""
+"""dprec-grid without training: expansion, names, resume, selection, job array, errors."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -9,10 +8,7 @@ import sys
 import pytest
 from conftest import REPO
 
-# launch/ is a scripts folder, not a package: load the file as module "launch_grid".
-_SPEC = importlib.util.spec_from_file_location("launch_grid", REPO / "launch" / "grid.py")
-grid = sys.modules.setdefault("launch_grid", importlib.util.module_from_spec(_SPEC))
-_SPEC.loader.exec_module(grid)
+from dprec.sweeps import grid
 
 CONFIG = "configs/default.py:dataset=modcloth,model=gmf,method=dpi"
 GRID_ARGS = [

@@ -7,13 +7,13 @@ import optax
 import pytest
 
 from dprec import lazy_rows
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.touched import touched_rows
 from dprec.methods import get_method
 from dprec.methods.common import make_regularizer
 from dprec.methods.normal import make_normal_loss
 from dprec.models import init_model, make_score_fns, row_tables
-from dprec.presets import build_config
-from dprec.run_config import run_spec_from_config
 from dprec.specs import ModelSpec
 from dprec.state import create_train_state
 from dprec.steps import make_train_step

@@ -16,7 +16,7 @@ from dprec.data.registry import load_dataset
 from dprec.graph.propagate import propagate, propagate_users
 from dprec.methods import get_method
 from dprec.methods.common import make_regularizer
-from dprec.roles import Roles
+from dprec.methods.roles import Roles
 
 N_USERS, N_ITEMS, DIM = 29, 17, 5
 ITEM_SIDES = ("dense", "sparse", "none")

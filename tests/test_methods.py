@@ -4,13 +4,15 @@ import dataclasses
 
 import pytest
 
-from dprec import models, presets, report
+from dprec import models
+from dprec.config import presets
+from dprec.config.run_config import run_spec_from_config
 from dprec.errors import ConfigError
 from dprec.methods import METHOD_NAMES, all_methods, get_method
 from dprec.methods.cards import CARDS, MethodCard
 from dprec.methods.denoising import NOISE_ROLE
-from dprec.run_config import run_spec_from_config
 from dprec.specs import MethodSpec
+from dprec.tools import report
 
 
 def spec_of(method, model="gmf"):

@@ -76,7 +76,7 @@ def test_dcf_loss_drops_and_relabels_by_hand():
 
 
 def test_dcf_end_epoch_advances_t_and_decays_the_variance(tiny_config):
-    from dprec.run_config import run_spec_from_config
+    from dprec.config.run_config import run_spec_from_config
 
     tiny_config.method.name = "dcf"
     tiny_config.method.co_lambda = 0.3
@@ -119,7 +119,7 @@ def test_crossdenoise_loss_weights_the_positives_by_hand():
 
 
 def test_crossdenoise_trains_the_first_two_epochs_unweighted(tiny_config):
-    from dprec.run_config import run_spec_from_config
+    from dprec.config.run_config import run_spec_from_config
 
     tiny_config.method.name = "crossdenoise"
     tiny_config.method.factor_lower, tiny_config.method.factor_upper = 0.5, 1.0

@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dprec import interpretation, train
+from dprec import train
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.registry import load_dataset
+from dprec.evaluation import noise_scores
 from dprec.models import MODEL_NAMES, init_model, make_score_fns
 from dprec.pair_scores import role_logits, score_pairs
-from dprec.presets import build_config
-from dprec.run_config import run_spec_from_config
-from dprec.run_loading import load_run
+from dprec.tools.run_loading import load_run
 
 TARGETS = ("gmf", "neumf", "cdae", "lightgcn")
 
@@ -70,7 +71,7 @@ def test_every_model_runs_every_method(model, method, tmp_path):
     config.method.prior_cache_dir = str(tmp_path / "priors")
     results = train.train_and_evaluate(config, str(tmp_path / "run"))
     assert np.isfinite(results["valid"]["recall@20"])
-    table = pd.read_csv(tmp_path / "run" / interpretation.TABLE_FILE)
+    table = pd.read_csv(tmp_path / "run" / noise_scores.TABLE_FILE)
     np.testing.assert_allclose(
         results["interpretation"]["mean"], table.probability.mean(), rtol=1e-6
     )

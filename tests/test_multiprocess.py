@@ -27,8 +27,8 @@ COMMON = (*SHARDED, "--config.train.updates=lazy", "--config.train.checkpoint_ev
 
 
 def test_the_tiny_tables_divide_over_four_devices():
+    from dprec.config.run_config import run_spec_from_config
     from dprec.data.registry import load_dataset
-    from dprec.run_config import run_spec_from_config
 
     sys.path.insert(0, str(REPO / "configs"))
     import tiny

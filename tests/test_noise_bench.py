@@ -1,19 +1,15 @@
-"""launch/noise_bench.py: planted data, one command per method, the table and its AUCs."""
+"""dprec-noise-bench: planted data, one command per method, the table and its AUCs."""
 
 import csv
 import itertools
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
 
-sys.path.insert(0, str(REPO / "launch"))
-import noise_bench  # noqa: E402
-
-from dprec import interpretation  # noqa: E402
-from dprec.data import planted  # noqa: E402
+from dprec.data import planted
+from dprec.evaluation import noise_scores
+from dprec.sweeps import noise_bench
 
 
 def test_roc_auc_is_the_share_of_correctly_ordered_pairs():
@@ -24,7 +20,7 @@ def test_roc_auc_is_the_share_of_correctly_ordered_pairs():
         1.0 if p > n else 0.5 if p == n else 0.0
         for p, n in itertools.product(scores[positive], scores[~positive])
     ]
-    assert interpretation.roc_auc(scores, positive) == pytest.approx(np.mean(pairs))
+    assert noise_scores.roc_auc(scores, positive) == pytest.approx(np.mean(pairs))
 
 
 def test_the_report_auc_of_a_known_good_score_is_high():
@@ -33,11 +29,11 @@ def test_the_report_auc_of_a_known_good_score_is_high():
     frame = planted.plant("popularity", 0.3, n_users=500, n_items=120, seed=1).frame
     score = frame["rating"].to_numpy().astype(float)
     table = frame.assign(probability=score)
-    assert interpretation.summarize_table(table)["noise_detection_auc"] == 1.0
+    assert noise_scores.summarize_table(table)["noise_detection_auc"] == 1.0
     rng = np.random.default_rng(0)
     flipped = rng.random(len(score)) < 0.05
     score[flipped] = rng.permutation(score[flipped])
-    auc = interpretation.summarize_table(table.assign(probability=score))["noise_detection_auc"]
+    auc = noise_scores.summarize_table(table.assign(probability=score))["noise_detection_auc"]
     assert 0.9 < auc < 1.0
 
 

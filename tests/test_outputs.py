@@ -1,4 +1,4 @@
-"""Commands on a trained run: top-K export (dprec.recommend) and the noisy-interaction report."""
+"""Commands on a trained run: top-K export (dprec-recommend) and the noisy-interaction report."""
 
 import json
 
@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dprec import denoise_report, interpretation, recommend, train
-from dprec.presets import build_config
-from dprec.run_loading import load_run
+from dprec import train
+from dprec.config.presets import build_config
+from dprec.evaluation import noise_scores
+from dprec.tools import denoise_report, recommend
+from dprec.tools.run_loading import load_run
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,7 @@ def test_auc_and_precision_hand_computed():
     scores = np.array([0.9, 0.8, 0.3, 0.3, 0.1])
     labels = np.array([True, False, True, False, False])
     # positive pairs above negatives: 0.9 > all 3 (3); 0.3 vs (0.8, 0.3, 0.1): 1 + 0.5 = 1.5
-    assert interpretation.roc_auc(scores, labels) == pytest.approx(4.5 / 6)
+    assert noise_scores.roc_auc(scores, labels) == pytest.approx(4.5 / 6)
     assert denoise_report.precision_at(scores, labels, 2) == 0.5
 
 

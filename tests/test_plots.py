@@ -1,4 +1,4 @@
-"""dprec.plots: the four figures from tiny trained runs and a hand-made grid; one-line errors."""
+"""dprec-plots: the four figures from tiny trained runs and a hand-made grid; one-line errors."""
 
 import json
 import subprocess
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from dprec import plots
 from dprec.errors import UserInputError
-from dprec.run_loading import load_run
+from dprec.tools import plots
+from dprec.tools.run_loading import load_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EPOCHS = 3
@@ -21,7 +21,7 @@ EPOCHS = 3
 def trained(tmp_path_factory):
     """Two tiny runs of the same synthetic data: DPI and normal training, test every epoch."""
     from dprec import train
-    from dprec.presets import build_config
+    from dprec.config.presets import build_config
 
     root = tmp_path_factory.mktemp("runs")
     for method in ("dpi", "normal"):
@@ -225,7 +225,15 @@ def test_heatmap_figure_annotates_every_cell(grid_dir):
 
 def test_heatmap_cli_as_module_writes_png(grid_dir, tmp_path):
     out = tmp_path / "heat.png"
-    command = [sys.executable, "-m", "dprec.plots", "heatmap", str(grid_dir), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "dprec.tools.plots",
+        "heatmap",
+        str(grid_dir),
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert f"wrote {out}" in done.stdout

@@ -5,9 +5,10 @@ import dataclasses
 import jax
 import numpy as np
 
-from dprec import prior, train
+from dprec import train
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.registry import load_dataset
-from dprec.run_config import run_spec_from_config
+from dprec.methods import prior
 
 
 def test_prior_run_spec_uses_its_own_seed_and_normal_training(tiny_config):

@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 from conftest import REPO, run_main
 
-from dprec import run_config, specs, train
-from dprec.checkpoint import CheckpointError, RunCheckpoints
+from dprec import specs, train
+from dprec.config import run_config
+from dprec.config.presets import build_config
 from dprec.data.dataset import build_interaction_data
 from dprec.data.io import read_table
 from dprec.errors import ConfigError, DataError, TrainingError, UserInputError
-from dprec.presets import build_config
+from dprec.runs.checkpoint import CheckpointError, RunCheckpoints
 
 TINY = "configs/tiny.py"
 
@@ -260,7 +261,7 @@ def test_unknown_config_key_names_the_field_and_lists_its_section(tmp_path):
 
 
 def test_help_exits_0_and_lists_the_choices_and_the_override_syntax():
-    from dprec import presets
+    from dprec.config import presets
 
     proc = run_main("--help")
     assert proc.returncode == 0

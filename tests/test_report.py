@@ -1,4 +1,4 @@
-"""dprec.report on hand-made run directories: means, stds, bold, row order, CSV, errors."""
+"""dprec.tools.report on hand-made run directories: means, stds, bold, row order, CSV, errors."""
 
 import json
 import subprocess
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from dprec import report
+from dprec.tools import report
 
 METRICS = ("recall@5", "recall@20", "ndcg@5", "ndcg@20")
 POPULARITY = (0.10, 0.27, 0.07, 0.12)
@@ -204,7 +204,7 @@ def test_no_complete_run_exits_2(tmp_path):
     write_run(tmp_path / "r", "modcloth", "gmf", "dpi", 0, (0.1,) * 4, complete=False)
     for target in (tmp_path, tmp_path / "missing"):
         proc = subprocess.run(
-            [sys.executable, "-m", "dprec.report", str(target)],
+            [sys.executable, "-m", "dprec.tools.report", str(target)],
             cwd=REPO,
             capture_output=True,
             text=True,

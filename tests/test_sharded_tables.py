@@ -12,11 +12,11 @@ from jax.sharding import PartitionSpec
 from test_resume import comparable
 
 from dprec import sharding, train
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.registry import load_dataset
 from dprec.errors import ConfigError
 from dprec.methods import get_method
-from dprec.run_config import run_spec_from_config
-from dprec.run_loading import load_run
+from dprec.tools.run_loading import load_run
 
 DEVICES = 4
 N_USERS = 296  # synthetic users asked for: 232 have interactions, 232 = 4 × 58
@@ -179,8 +179,8 @@ def test_sharded_top_k_ranks_each_devices_users_without_gathering_scores():
     each chunk's users, so the compiled ranking gathers no `[C, n_items]` score matrix (only
     the chunk's user ids, the item table and the small top-K result); and the ranking is
     the dense NumPy one."""
-    from dprec import evaluation
     from dprec.data.dataset import Interactions
+    from dprec.evaluation import ranking
     from dprec.models import ScoreFns
 
     n_users, n_items, dim, chunk = 64, 40, 8, 16
@@ -200,10 +200,10 @@ def test_sharded_top_k_ranks_each_devices_users_without_gathering_scores():
     relevant = Interactions(users=users, items=rng.integers(0, n_items, 45).astype(np.int32))
     ex_users = rng.choice(users, 120).astype(np.int32)
     excluded = Interactions(users=ex_users, items=rng.integers(0, n_items, 120).astype(np.int32))
-    task = evaluation.make_ranking_task(
+    task = ranking.make_ranking_task(
         relevant, [excluded], n_items=n_items, chunk_size=chunk, multiple=DEVICES
     )
-    topk = evaluation.make_topk_fn(score, 5, mesh=mesh)
+    topk = ranking.make_topk_fn(score, 5, mesh=mesh)
     args = (params, None, task.user_chunks, task.excluded_rows, task.excluded_items)
     compiled = topk.lower(*args).compile().as_text()
     gathered = re.findall(r"= (\w+)\[([\d,]+)\]\S* all-gather\(", compiled)
@@ -212,4 +212,4 @@ def test_sharded_top_k_ranks_each_devices_users_without_gathering_scores():
     scores = tables["users"] @ tables["items"].T
     scores[excluded.users, excluded.items] = -np.inf
     expected = np.argsort(-scores[task.users], axis=1, kind="stable")[:, :5]
-    np.testing.assert_array_equal(evaluation.rank(topk, params, task), expected)
+    np.testing.assert_array_equal(ranking.rank(topk, params, task), expected)

@@ -8,9 +8,9 @@ import optax
 import pytest
 
 from dprec import steps, train
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.registry import load_dataset
-from dprec.presets import build_config
-from dprec.run_config import run_spec_from_config
 
 
 @pytest.fixture(scope="module")

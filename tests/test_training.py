@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from dprec import sharding, train
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.registry import load_dataset
-from dprec.presets import build_config
-from dprec.run_config import run_spec_from_config
 
 
 def test_same_seed_gives_identical_metrics(tiny_config):

@@ -1,11 +1,10 @@
-"""launch/tune.py on tiny data: planted best setting, noisy validation, report, resume, errors.
+"""dprec-tune on tiny data: planted best setting, noisy validation, report, resume, errors.
 
 Every trial is a real `python -m dprec.main` subprocess on configs/tiny.py (3 epochs), so the
 planted tune is shared by the tests that read its output (one tune, several assertions).
 """
 
 import csv
-import importlib.util
 import json
 import os
 import signal
@@ -18,16 +17,14 @@ from conftest import REPO
 
 pytest.importorskip("optuna")
 
-_SPEC = importlib.util.spec_from_file_location("launch_tune", REPO / "launch" / "tune.py")
-tune = sys.modules.setdefault("launch_tune", importlib.util.module_from_spec(_SPEC))
-_SPEC.loader.exec_module(tune)
+from dprec.sweeps import tune  # noqa: E402  (after the optuna check)
 
 TINY = "configs/tiny.py:method=normal"
 GOOD_LR, HOPELESS_LR = 0.05, 1e-6  # 3 tiny epochs: 0.05 learns, 1e-6 does not move
 
 
 def tune_cmd(out, *args):
-    return [sys.executable, str(REPO / "launch" / "tune.py"), "--out", str(out), *args]
+    return [sys.executable, "-m", "dprec.sweeps.tune", "--out", str(out), *args]
 
 
 def run_tune(out, *args, timeout=600):
@@ -126,7 +123,7 @@ def test_best_over_seeds_is_a_run_tree_the_report_reads(planted):
         assert config["eval"]["valid_set"] == "noisy"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-m", "dprec.report", str(best)],
+        [sys.executable, "-m", "dprec.tools.report", str(best)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -244,7 +241,7 @@ def test_bad_input_from_the_command_line(tmp_path):
     proc = run_tune(tmp_path / "bad", "--config", "configs/tiny.py:method=nope", "--trials", "1")
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "tune: error: unknown method 'nope'; launch/tune.py knows normal, wbpr, tce, rce, dcf, "
+        "tune: error: unknown method 'nope'; dprec-tune knows normal, wbpr, tce, rce, dcf, "
         "crossdenoise, dpi, dvae"
     )
 

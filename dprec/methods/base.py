@@ -26,9 +26,9 @@ from dprec import steps
 from dprec.lazy_rows import Tables
 from dprec.methods.cards import MethodCard
 from dprec.methods.common import LossFn, Regularizer, make_regularizer
+from dprec.methods.roles import Roles, create_roles
 from dprec.models import BATCH_ENCODED, GRAPH_MODELS, row_tables
 from dprec.pair_scores import score_pairs
-from dprec.roles import Roles, create_roles
 from dprec.specs import ModelSpec, RunSpec
 
 # (params by role, graph, users [N], items [N]) -> score [N]

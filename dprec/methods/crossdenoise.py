@@ -17,11 +17,11 @@ from dprec import sharding
 from dprec.methods import cards
 from dprec.methods.base import Method
 from dprec.methods.common import Batch, LossFn, Regularizer, pair_logits
+from dprec.methods.roles import Roles
 from dprec.models import ScoreFns
 from dprec.objectives import crossdenoise
 from dprec.objectives.bce import bce
 from dprec.objectives.reduce import masked_mean
-from dprec.roles import Roles
 from dprec.specs import RunSpec
 
 # The authors train the first two epochs unweighted: weights from epoch 1's losses are the

@@ -17,11 +17,11 @@ from dprec import sharding
 from dprec.methods import cards
 from dprec.methods.base import Method
 from dprec.methods.common import Batch, LossFn, Regularizer, pair_logits
+from dprec.methods.roles import Roles
 from dprec.methods.tce import flat_examples
 from dprec.models import ScoreFns
 from dprec.objectives import dcf
 from dprec.objectives.bce import bce
-from dprec.roles import Roles
 from dprec.specs import MethodSpec, RunSpec
 
 

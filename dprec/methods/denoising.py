@@ -14,10 +14,10 @@ import jax.numpy as jnp
 
 from dprec.methods.base import Method
 from dprec.methods.common import LossFn, Regularizer, pair_logits
+from dprec.methods.roles import Roles
 from dprec.objectives import likelihood
 from dprec.objectives.kl import mixed_kl
 from dprec.objectives.reduce import masked_mean
-from dprec.roles import Roles
 from dprec.specs import MethodSpec, ModelSpec, RunSpec
 from dprec.steps import DN, DP, phase_cond
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dprec.methods import cards
 from dprec.methods.base import PairScoreFn
 from dprec.methods.denoising import DenoisingMethod
+from dprec.methods.roles import Roles
 from dprec.objectives.likelihood import posterior_real_positive
-from dprec.roles import Roles
 from dprec.specs import ModelSpec, RunSpec
 
 

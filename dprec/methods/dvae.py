@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dprec import prior
-from dprec.methods import cards
+from dprec.methods import cards, prior
 from dprec.methods.denoising import DenoisingMethod
 from dprec.specs import ModelSpec, RunSpec
 

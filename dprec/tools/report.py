@@ -1,6 +1,6 @@
 """The paper's Table 2 from run directories: mean ± std over seeds per dataset, view, model, method.
 
-    python -m dprec.report RUNS_DIR [--out PREFIX] [--metrics recall@5,recall@20,ndcg@5,ndcg@20]
+    dprec-report RUNS_DIR [--out PREFIX] [--metrics recall@5,recall@20,ndcg@5,ndcg@20]
                                     [--epoch best|last]
 
 Finds every complete run (a directory with config.json and results.json) under RUNS_DIR, groups
@@ -25,11 +25,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from dprec import rundir
 from dprec.cli import OneLineErrorParser, run_tool
 from dprec.errors import UserInputError
 from dprec.methods.cards import CARDS
 from dprec.metrics import metric_names
+from dprec.runs import rundir
 
 VIEWS = ("paper", "warm")
 DEFAULT_METRICS = tuple(metric_names((5, 20)))
@@ -295,7 +295,7 @@ def write_outputs(prefix: Path, markdown: str, table: pd.DataFrame) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineErrorParser(
-        prog="python -m dprec.report", description=__doc__.splitlines()[0], tool="report"
+        prog="dprec-report", description=__doc__.splitlines()[0], tool="report"
     )
     parser.add_argument("runs_dir", type=Path, help="directory searched for run directories")
     parser.add_argument("--out", type=Path, help="output prefix (default RUNS_DIR/report)")

@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 import tensorstore as ts
 
 from dprec.errors import UserInputError
-from dprec.rundir import CHECKPOINT_DIR
+from dprec.runs.rundir import CHECKPOINT_DIR
 
 KEEP = 2  # committed checkpoints kept: the latest and one to fall back on
 

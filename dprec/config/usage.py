@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from dprec import presets, specs
+from dprec import specs
+from dprec.config import presets
 
 # Config section → the spec dataclass that holds its fields.
 SECTIONS = {

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from dprec import evaluation, metrics, sharding
+from dprec import metrics, sharding
 from dprec.data.dataset import InteractionData
+from dprec.evaluation import ranking
 from dprec.models import ScoreFns
 from dprec.specs import EvalSpec
 
@@ -22,9 +23,9 @@ class Evaluator:
     """Ranks the validation and test users of one dataset with one score function."""
 
     ks: tuple[int, ...]
-    valid_task: evaluation.RankingTask
-    test_task: evaluation.RankingTask
-    noisy_task: evaluation.RankingTask
+    valid_task: ranking.RankingTask
+    test_task: ranking.RankingTask
+    noisy_task: ranking.RankingTask
     warm_test_users: np.ndarray  # [U_test] bool: ≥ 1 training interaction
     topk_fn: Any
     graph: Any  # the training adjacency on device (None for models that need none)
@@ -50,10 +51,10 @@ class Evaluator:
             **self.model_free,
         }
 
-    def _hits(self, params: Any, task: evaluation.RankingTask) -> np.ndarray:
-        return evaluation.hits_of(evaluation.rank(self.topk_fn, params, task, self.graph), task)
+    def _hits(self, params: Any, task: ranking.RankingTask) -> np.ndarray:
+        return ranking.hits_of(ranking.rank(self.topk_fn, params, task, self.graph), task)
 
-    def _summarize(self, params: Any, task: evaluation.RankingTask) -> Metrics:
+    def _summarize(self, params: Any, task: ranking.RankingTask) -> Metrics:
         return metrics.summarize(self._hits(params, task), task.n_relevant, self.ks)
 
 
@@ -64,23 +65,23 @@ def create_evaluator(
 
     `score` are the target's scoring functions and `graph` the training adjacency they
     encode with (see `train.create_setup`); with a `mesh` the devices share every chunk's
-    users (`evaluation.make_topk_fn`)."""
+    users (`ranking.make_topk_fn`)."""
     k_max = max(spec.ks)
     valid_set = data.valid_clean if spec.valid_set == "clean" else data.valid
     multiple = 1 if mesh is None else sharding.num_shards(mesh)
     task_args = {"n_items": data.n_items, "chunk_size": spec.chunk_size, "multiple": multiple}
-    valid_task = evaluation.make_ranking_task(valid_set, [data.train], **task_args)
-    test_task = evaluation.make_ranking_task(data.test_clean, [data.train, data.valid], **task_args)
-    noisy_task = evaluation.make_ranking_task(data.test, [data.train, data.valid], **task_args)
+    valid_task = ranking.make_ranking_task(valid_set, [data.train], **task_args)
+    test_task = ranking.make_ranking_task(data.test_clean, [data.train, data.valid], **task_args)
+    noisy_task = ranking.make_ranking_task(data.test, [data.train, data.valid], **task_args)
     warm = data.train_degree()[test_task.users] > 0
 
     model_free = {}
     for name, baseline in (
-        ("popularity", evaluation.popularity_scores(data.item_popularity())),
-        ("random", evaluation.random_scores(data.n_items)),
+        ("popularity", ranking.popularity_scores(data.item_popularity())),
+        ("random", ranking.random_scores(data.n_items)),
     ):
-        topk = evaluation.make_topk_fn(baseline, k_max)
-        hits = evaluation.hits_of(evaluation.rank(topk, None, test_task), test_task)
+        topk = ranking.make_topk_fn(baseline, k_max)
+        hits = ranking.hits_of(ranking.rank(topk, None, test_task), test_task)
         model_free[f"{name}_paper"] = metrics.summarize(hits, test_task.n_relevant, spec.ks)
         model_free[f"{name}_warm"] = metrics.summarize(hits, test_task.n_relevant, spec.ks, warm)
     return Evaluator(
@@ -89,7 +90,7 @@ def create_evaluator(
         test_task=test_task,
         noisy_task=noisy_task,
         warm_test_users=warm,
-        topk_fn=evaluation.make_topk_fn(score, k_max, mesh=mesh),
+        topk_fn=ranking.make_topk_fn(score, k_max, mesh=mesh),
         graph=graph,
         model_free=model_free,
     )

@@ -1,12 +1,12 @@
 """The paper's figures from run directories, as PNG files.
 
-    python -m dprec.plots curves RUN_DIR [RUN_DIR ...] [--metric recall@20] [--split test|valid] \
+    dprec-plots curves RUN_DIR [RUN_DIR ...] [--metric recall@20] [--split test|valid] \
         --out FILE.png                                  # Figure 3: metric per epoch
-    python -m dprec.plots real-positive RUN_DIR [RUN_DIR ...] --out FILE.png
+    dprec-plots real-positive RUN_DIR [RUN_DIR ...] --out FILE.png
                                                         # Figure 5: P(r=1|r̃=1) per rating
-    python -m dprec.plots disagreement RUN_A RUN_B [--clean 4,5] [--noisy 1,2] --out FILE.png
+    dprec-plots disagreement RUN_A RUN_B [--clean 4,5] [--noisy 1,2] --out FILE.png
                                                         # Figure 2: disagreement, clean vs noisy
-    python -m dprec.plots heatmap GRID_DIR [--metric recall@20] [--split valid|test] \
+    dprec-plots heatmap GRID_DIR [--metric recall@20] [--split valid|test] \
         [--fixed alpha=0] --out FILE.png                # a metric over the C1 × C2 grid
 
 Each figure has one function that returns the matplotlib Figure (`curves_figure`,
@@ -29,14 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from dprec import rundir
 from dprec.cli import OneLineErrorParser, run_tool
 from dprec.errors import UserInputError
-from dprec.run_loading import LoadedRun, load_run
+from dprec.runs import rundir
+from dprec.tools.run_loading import LoadedRun, load_run
 
 METRICS_KEY = {"test": "test_paper", "valid": "valid"}  # split → metrics.jsonl record key
 C1_KEY, C2_KEY = "method.c1", "method.c2"
-GRID_INDEX_FILE = "grid.json"  # written by launch/grid.py
+GRID_INDEX_FILE = "grid.json"  # written by dprec-grid
 _DPI = 120
 
 
@@ -371,8 +371,8 @@ def read_grid(grid_dir: str | Path) -> tuple[Path, dict[str, dict[str, str]]]:
     """The grid directory and its {run name: overrides} from grid.json."""
     grid_dir = Path(grid_dir)
     if not grid_dir.is_dir():
-        raise UserInputError(f"{grid_dir} is not a directory; pass the --out of launch/grid.py")
-    index = read_json(grid_dir / GRID_INDEX_FILE, "pass the --out of launch/grid.py")
+        raise UserInputError(f"{grid_dir} is not a directory; pass the --out of dprec-grid")
+    index = read_json(grid_dir / GRID_INDEX_FILE, "pass the --out of dprec-grid")
     runs = index.get("runs") if isinstance(index, dict) else None
     if not isinstance(runs, dict) or not runs:
         raise UserInputError(f"{grid_dir}/{GRID_INDEX_FILE} lists no runs")
@@ -471,7 +471,7 @@ def heatmap_figure(heat: HeatMap):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
-        prog="python -m dprec.plots", description=__doc__.splitlines()[0], tool="plots"
+        prog="dprec-plots", description=__doc__.splitlines()[0], tool="plots"
     )
     commands = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
     curves = commands.add_parser("curves", help="Figure 3: a metric per epoch, one line per run")

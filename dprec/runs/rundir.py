@@ -22,7 +22,7 @@ RUN_INFO_FILE = "run_info.json"
 METRICS_FILE = "metrics.jsonl"
 RESULTS_FILE = "results.json"
 RESULTS_TABLE_FILE = "results.md"
-CHECKPOINT_DIR = "checkpoints"  # orbax's folder (dprec.checkpoint)
+CHECKPOINT_DIR = "checkpoints"  # orbax's folder (dprec.runs.checkpoint)
 
 
 def _finite(value: Any) -> Any:
@@ -138,7 +138,7 @@ class RunWriter:
             ]
         if resume_epoch is None:
             metrics.unlink(missing_ok=True)
-        from dprec.tensorboard import EpochEvents  # local: tensorboardX only for run dirs
+        from dprec.runs.tensorboard import EpochEvents  # local: tensorboardX only for run dirs
 
         self._events = EpochEvents(self.path, resume_epoch)
 
@@ -167,7 +167,7 @@ def _cell(value: Any) -> str:
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """The lines of a Markdown table: header, separator, one line per row of cells.
 
-    The one table writer of the project (results.md here, Table 2 in `dprec.report`).
+    The one table writer of the project (results.md here, Table 2 in `dprec.tools.report`).
     """
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]

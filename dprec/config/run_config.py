@@ -11,10 +11,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from dprec.config.presets import MODELS
 from dprec.errors import ConfigError
 from dprec.methods import check_method_name
 from dprec.metrics import metric_names
-from dprec.presets import MODELS
 from dprec.specs import (
     CLEAN_RULES,
     DATA_FORMATS,
@@ -111,7 +111,10 @@ def run_spec_from_config(config: Any) -> RunSpec:
     )
     validate_run_spec(spec)
     validate_names(spec)
-    return spec
+    # Metrics are reported by increasing K whatever order the cut-offs were given in.
+    return dataclasses.replace(
+        spec, eval=dataclasses.replace(spec.eval, ks=tuple(sorted(spec.eval.ks)))
+    )
 
 
 def _method_spec(values: Mapping[str, Any]) -> MethodSpec:
@@ -200,6 +203,12 @@ def validate_run_spec(spec: RunSpec) -> None:
         raise ConfigError("eval.ks is empty; give at least one cut-off, e.g. --config.eval.ks=5,20")
     for k in spec.eval.ks:
         _positive_int(k, "eval.ks")
+    repeated = sorted({k for k in spec.eval.ks if spec.eval.ks.count(k) > 1})
+    if repeated:
+        raise ConfigError(
+            f"eval.ks lists K={repeated[0]} more than once; give each cut-off once, e.g. "
+            "--config.eval.ks=5,20"
+        )
     if spec.train.learning_rate <= 0:
         raise ConfigError(f"train.learning_rate must be > 0, got {spec.train.learning_rate}")
     if spec.train.l2 < 0:

@@ -1,6 +1,6 @@
 """Top-K recommendations of a trained run, with the original ids, excluding seen items.
 
-    python -m dprec.recommend --workdir DIR [--k 20] [--users FILE] [--out FILE.csv|.parquet]
+    dprec-recommend --workdir DIR [--k 20] [--users FILE] [--out FILE.csv|.parquet]
         [--exclude train|train,valid|all] [--cold popularity]
 
 Writes one row per (user, rank): user, rank (1..K), item, score (the target model's logit at
@@ -33,11 +33,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dprec import evaluation
 from dprec.cli import OneLineErrorParser, run_tool
 from dprec.data.dataset import Interactions
 from dprec.errors import UserInputError
-from dprec.run_loading import LoadedRun, load_run
+from dprec.evaluation import ranking
+from dprec.tools.run_loading import LoadedRun, load_run
 
 _CHUNKS_PER_BLOCK = 16  # evaluation chunks ranked per jitted call and written at once
 
@@ -114,10 +114,10 @@ def read_request(run: LoadedRun, users_file: str | None, cold: str | None) -> Re
 def popularity_top(run: LoadedRun, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The popularity ranker's top-`k` (scores, item indices) `[k]`, nothing excluded."""
     data = run.data
-    topk = evaluation.make_topk_fn(
-        evaluation.popularity_scores(data.item_popularity()), k, with_scores=True
+    topk = ranking.make_topk_fn(
+        ranking.popularity_scores(data.item_popularity()), k, with_scores=True
     )
-    task = evaluation.make_ranking_task(
+    task = ranking.make_ranking_task(
         Interactions(users=np.zeros(1, np.int32), items=np.zeros(1, np.int32)),
         [],
         n_items=data.n_items,
@@ -129,7 +129,7 @@ def popularity_top(run: LoadedRun, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def model_top(run: LoadedRun, topk, users: np.ndarray, excluded) -> tuple[np.ndarray, ...]:
     """The model's top-K (scores, item indices) `[len(users), K]`, rows in `users` order."""
-    task = evaluation.make_ranking_task(
+    task = ranking.make_ranking_task(
         Interactions(users=users, items=np.zeros_like(users)),
         excluded,
         n_items=run.data.n_items,
@@ -162,7 +162,7 @@ def recommend_blocks(
     if k > data.n_items:
         raise UserInputError(f"--k {k} exceeds the {data.n_items} items; choose a smaller K")
     excluded = [getattr(data, name) for name in EXCLUDE[exclude]]
-    topk = evaluation.make_topk_fn(run.setup.roles.score["target"], k, with_scores=True)
+    topk = ranking.make_topk_fn(run.setup.roles.score["target"], k, with_scores=True)
     popular = popularity_top(run, k) if request.n_cold else None
     block = run.spec.eval.chunk_size * _CHUNKS_PER_BLOCK
     for start in range(0, request.index.shape[0], block):
@@ -212,7 +212,7 @@ def write_streaming(blocks, out: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineErrorParser(
-        prog="python -m dprec.recommend",
+        prog="dprec-recommend",
         description=__doc__.splitlines()[0],
         epilog="Score an export against the test set with --exclude train,valid (the test "
         "protocol: train and valid items masked, as in results.json's test metrics).",

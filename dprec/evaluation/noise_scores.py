@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dprec import rundir
 from dprec.data.dataset import InteractionData
 from dprec.methods.base import Method
-from dprec.roles import Roles
+from dprec.methods.roles import Roles
+from dprec.runs import rundir
 from dprec.specs import RunSpec
 
 TABLE_FILE = "real_positive.csv.gz"

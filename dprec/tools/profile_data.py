@@ -1,7 +1,7 @@
 """Statistics of an interaction table: what the synthetic generator is matched to.
 
-    python -m dprec.data.profile synthetic-electronics
-    python -m dprec.data.profile ../shared/data/electronics/electronics_valid_test.csv.gz \\
+    dprec-profile-data synthetic-electronics
+    dprec-profile-data ../shared/data/electronics/electronics_valid_test.csv.gz \\
         --columns user_id,item_id,rating
 
 A dataset name profiles the preset's whole table before the split (the generator's output for
@@ -53,10 +53,10 @@ def profile(frame: pd.DataFrame) -> dict[str, float]:
 
 
 def _table(source: str, columns: str) -> pd.DataFrame:
+    from dprec.config.presets import DATASETS, build_config
+    from dprec.config.run_config import run_spec_from_config
     from dprec.data import synthetic
     from dprec.data.io import read_table
-    from dprec.presets import DATASETS, build_config
-    from dprec.run_config import run_spec_from_config
     from dprec.specs import ColumnSpec
 
     if source in DATASETS:
@@ -74,7 +74,9 @@ def _table(source: str, columns: str) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = OneLineErrorParser(description=__doc__.splitlines()[0], tool="profile")
+    parser = OneLineErrorParser(
+        prog="dprec-profile-data", description=__doc__.splitlines()[0], tool="profile"
+    )
     parser.add_argument("source", help="a dataset preset name or a table file")
     parser.add_argument(
         "--columns", default="user_id,item_id,rating", help="user,item[,rating] of a file"

@@ -1,7 +1,7 @@
 """Load a finished (or checkpointed) run directory back: spec, data, models and parameters.
 
-Used by the commands that work on a trained run (`dprec.recommend`, `dprec.denoise_report`,
-`dprec.plots`) and from notebooks.
+Used by the commands that work on a trained run (`dprec-recommend`, `dprec-denoise-report`,
+`dprec-plots`) and from notebooks.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from dprec import rundir
-from dprec.checkpoint import RunCheckpoints
+from dprec.config.run_config import run_spec_from_config
 from dprec.data.dataset import InteractionData
 from dprec.data.registry import load_dataset
 from dprec.errors import UserInputError
 from dprec.pair_scores import role_logits, score_pairs
-from dprec.run_config import run_spec_from_config
+from dprec.runs import rundir
+from dprec.runs.checkpoint import RunCheckpoints
 from dprec.specs import RunSpec
 from dprec.train import Setup, create_setup
 

@@ -22,9 +22,10 @@ import jax
 import numpy as np
 
 import dprec
-from dprec import rundir, sharding
+from dprec import sharding
 from dprec.data.dataset import InteractionData
 from dprec.models import init_model
+from dprec.runs import rundir
 from dprec.specs import MethodSpec, RunSpec
 
 _log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Which training interactions look noisy? A report on one or more trained runs.
 
-    python -m dprec.denoise_report --workdir DIR [--workdir DIR2 ...] [--top 20]
+    dprec-denoise-report --workdir DIR [--workdir DIR2 ...] [--top 20]
 
 For each run: every training interaction with its P(real positive) — P(r=1 | r̃=1) for DPI
 (h'·f / (h'·f + h·(1−f))) and DVAE (f), and σ(f), the model's own probability, for any other
@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dprec import interpretation, rundir
 from dprec.cli import OneLineErrorParser, run_tool
-from dprec.run_loading import LoadedRun, load_run
+from dprec.evaluation import noise_scores
+from dprec.runs import rundir
+from dprec.tools.run_loading import LoadedRun, load_run
 
 REPORT_FILE = "denoise_report.csv.gz"
 SUSPICIOUS_FILE = "suspicious.csv"
@@ -37,7 +38,7 @@ def precision_at(scores: np.ndarray, positive: np.ndarray, k: int) -> float:
 
 def interaction_table(run: LoadedRun) -> pd.DataFrame:
     """One row per training interaction with P(real positive) and the T-CE-style loss."""
-    table = interpretation.real_positive_table(
+    table = noise_scores.real_positive_table(
         run.spec,
         run.setup.method,
         run.setup.roles,
@@ -60,7 +61,7 @@ def detection_scores(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     }
     return {
         name: {
-            "auc": interpretation.roc_auc(score, noisy),
+            "auc": noise_scores.roc_auc(score, noisy),
             **{f"precision@{k}": precision_at(score, noisy, k) for k in PRECISION_KS},
         }
         for name, score in scores.items()
@@ -77,7 +78,7 @@ def report(run: LoadedRun, top: int) -> dict:
     rundir.write_atomic(run.path / SUSPICIOUS_FILE, suspicious.to_csv(index=False))
     summary = {
         "method": run.spec.method.name,
-        **interpretation.summarize_table(table),
+        **noise_scores.summarize_table(table),
         "suspicious": suspicious,
         # every file written, with its row count
         "written": {
@@ -107,7 +108,7 @@ def print_summary(path: Path, summary: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineErrorParser(
-        prog="python -m dprec.denoise_report",
+        prog="dprec-denoise-report",
         description=__doc__.splitlines()[0],
         tool="denoise_report",
     )
