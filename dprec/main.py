@@ -25,7 +25,9 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory for config, metrics and results.")
 _DRY_RUN = flags.DEFINE_bool(
-    "dry_run", False, "Check the config, the workdir and the data, print the summary, exit."
+    "dry_run",
+    False,
+    "Check the config, the data (and the workdir if given), print the summary, exit.",
 )
 _CONFIG_HELP = flags.DEFINE_bool(
     "config_help", False, "List every config field with its default and comment, then exit."
@@ -122,7 +124,8 @@ def _check_before_jax(config) -> None:
     from dprec.runs import rundir
 
     run_spec_from_config(config)
-    rundir.check_workdir(_WORKDIR.value)
+    if _WORKDIR.value:  # a dry run may leave it out
+        rundir.check_workdir(_WORKDIR.value)
 
 
 def _dry_run(config) -> None:
@@ -141,7 +144,7 @@ def main(argv: list[str]) -> None:
         _fail(f"unexpected arguments {argv[1:]}; pass options as --flag=value")
     if _CONFIG.value is None:
         _fail("--config is required, e.g. --config=configs/default.py (see --help)")
-    if not _WORKDIR.value:
+    if not _WORKDIR.value and not _DRY_RUN.value:
         _fail("--workdir is required, e.g. --workdir=runs/quickstart")
     if not flags.FLAGS["verbosity"].present:  # third-party INFO logs only on request
         logging.set_verbosity(logging.WARNING)
@@ -159,10 +162,17 @@ def main(argv: list[str]) -> None:
             if not sharding.is_main_process():  # one progress log per run: process 0's
                 pylogging.getLogger("dprec").setLevel(pylogging.WARNING)
         from dprec import train  # after the cheap checks: importing JAX is slow
+        from dprec.runs.stop import RunStopped
 
-        train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+        try:
+            train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+        except RunStopped as stopped:
+            print(f"dprec: {stopped}", file=sys.stderr)
+            sys.exit(stopped.exit_status)
     except UserInputError as err:
         _fail(str(err))
+    except OSError as err:  # a write outside the run's own writers (e.g. a library's cache)
+        _fail(f"{err.filename or 'a file'}: {err.strerror or err} (errno {err.errno})")
 
 
 def run() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -33,6 +35,8 @@ from dprec.methods.base import Method
 from dprec.methods.roles import Roles
 from dprec.runs import rundir
 from dprec.runs.checkpoint import CheckpointMeta, RunCheckpoints
+from dprec.runs.lock import WorkdirBusy, workdir_lock
+from dprec.runs.stop import RunStopped, StopRequest, stop_on_signals
 from dprec.specs import RunSpec
 from dprec.state import TrainState, create_train_state
 from dprec.steps import make_epoch_fn
@@ -280,16 +284,16 @@ def _check_finite_loss(spec: RunSpec, epoch: int, loss: float) -> None:
 
 
 class _checkpoint_policy:  # noqa: N801 (used like a function)
-    """`due(epoch)`: every `every` epochs and after the last; `every` = 0 chooses by time, so
-    that checkpointing costs at most about a tenth of the run: the next save waits until the
-    time since the last one is 9× what that save took."""
+    """`due(epoch)`: every `every` epochs, after the last and when forced (a stop); `every` = 0
+    chooses by time, so that checkpointing costs at most about a tenth of the run: the next
+    save waits until the time since the last one is 9× what that save took."""
 
     def __init__(self, every: int, last_epoch: int):
         self.every, self.last_epoch = every, last_epoch
         self._save_started = self._saved_at = None
 
-    def __call__(self, epoch: int) -> bool:
-        if epoch == self.last_epoch:
+    def __call__(self, epoch: int, *, force: bool = False) -> bool:
+        if force or epoch == self.last_epoch:
             due = True
         elif self.every:
             due = epoch % self.every == 0
@@ -370,6 +374,7 @@ def fit(
     log_prefix: str = "",
     checkpoints: RunCheckpoints | None = None,
     mesh: Any = None,
+    stop: StopRequest | None = None,
 ) -> FitResult:
     """Train `spec` on `data`, validate every epoch and test at the best and the last epoch.
 
@@ -377,6 +382,9 @@ def fit(
     epoch's record. With `checkpoints`, the loop resumes after the last committed epoch and
     commits by `spec.train.checkpoint_every` (and after the last); the resumed run
     ends with the same metrics as an uninterrupted one. `mesh`: default all local devices.
+
+    Raises:
+      RunStopped: `stop` was requested (a signal); the epoch it ended was checkpointed.
     """
     start = time.perf_counter()
     setup = create_setup(spec, data, frozen_params=frozen_params, mesh=mesh)
@@ -392,9 +400,12 @@ def fit(
         _report_epoch(bar, spec, log_prefix, record)
         if on_epoch:
             on_epoch(record)
-        if checkpoints is not None and checkpoint_due(epoch):
+        stopping = stop is not None and stop.requested()
+        if checkpoints is not None and checkpoint_due(epoch, force=stopping):
             _save(checkpoints, epoch, progress, data.fingerprint)
             checkpoint_due.saved()
+        if stopping:
+            raise RunStopped(stop.signum or signal.SIGTERM, epoch)
     results, best = _results(setup, progress, start)
     return FitResult(results=results, setup=setup, best_params=best.params, state=progress.state)
 
@@ -433,41 +444,85 @@ def _open_writer(
 def run_spec(
     spec: RunSpec, workdir: str | None, config_dict: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """`train_and_evaluate` for an already unpacked `RunSpec`."""
+    """`train_and_evaluate` for an already unpacked `RunSpec`.
+
+    With a workdir the run holds its lock (`runs.lock`: a second run there is refused) and
+    stops cleanly on SIGTERM/SIGINT (`runs.stop`: checkpoint, then `RunStopped`).
+    """
+    if workdir is None:
+        return _run(spec, None, config_dict or {}, None)
+    rundir.check_workdir(workdir)
+    with contextlib.ExitStack() as stack:
+        # Process 0 holds the lock for the run (the others may share its filesystem); all
+        # processes learn whether it got it, so none waits for a run that never starts.
+        busy = None
+        if sharding.is_main_process():
+            try:
+                stack.enter_context(workdir_lock(workdir))
+            except WorkdirBusy as err:
+                busy = err
+        if not sharding.in_every_process(busy is None):
+            raise busy or WorkdirBusy(f"{workdir} is in use by another run; pass another --workdir")
+        stop = stack.enter_context(stop_on_signals())
+        return _run(spec, workdir, config_dict or {}, stop)
+
+
+def _run(
+    spec: RunSpec, workdir: str | None, config_dict: dict[str, Any], stop: StopRequest | None
+) -> dict[str, Any]:
     start = time.perf_counter()
-    checkpoints = resume = None
-    if workdir is not None:
-        rundir.check_workdir(workdir)
-        if rundir.has_checkpoints(workdir):
-            rundir.check_same_config(workdir, config_dict or {})
-            checkpoints = RunCheckpoints(workdir)
-            checkpoints.verify_latest()  # before any file of the run directory is touched
-            resume = checkpoints.latest_epoch()
-        else:
-            rundir.check_no_finished_run(workdir)
-        # No process may write (process 0 starts with config.json) before all have checked.
-        sharding.wait_for_all_processes("dprec: workdir checked")
+    resuming = workdir is not None and rundir.has_checkpoints(workdir)
+    if resuming:
+        rundir.check_same_config(workdir, config_dict)
+    elif workdir is not None:
+        rundir.check_no_finished_run(workdir)
     method = get_method(spec.method.name)
     data = load_dataset(spec.data)
     check_spec_against_data(spec, data)
+    checkpoints = resume = None
+    if resuming:
+        # Before any file of the run directory is touched: the data, then the checkpoint.
+        rundir.check_same_data(workdir, data.fingerprint, data.summary())
+        checkpoints = RunCheckpoints(workdir)
+        checkpoints.verify_latest()
+        resume = checkpoints.latest_epoch()
     _log.info("data %s: %s (fingerprint %s)", spec.data.name, data.summary(), data.fingerprint)
+    if workdir is not None:
+        # No process may write (process 0 starts with config.json) before all have checked.
+        sharding.wait_for_all_processes("dprec: workdir checked")
     frozen_params = method.pretrain_frozen(spec, data, fit_fn=fit)
     if workdir is not None and checkpoints is None:
         checkpoints = RunCheckpoints(workdir)
+    writer = None
     try:
-        writer = None
         if workdir is not None and sharding.is_main_process():  # one writer per run
-            writer = _open_writer(workdir, spec, data, config_dict or {}, resume)
+            writer = _open_writer(workdir, spec, data, config_dict, resume)
         fitted = fit(
             spec,
             data,
             frozen_params=frozen_params,
             on_epoch=writer.log_epoch if writer else None,
             checkpoints=checkpoints,
+            stop=stop,
         )
+        results = _finish(spec, method, data, fitted, writer, start)
     finally:
         if checkpoints is not None:
             checkpoints.close()
+        if writer is not None:
+            writer.close()
+    return results
+
+
+def _finish(
+    spec: RunSpec,
+    method: Method,
+    data: InteractionData,
+    fitted: FitResult,
+    writer: rundir.RunWriter | None,
+    start: float,
+) -> dict[str, Any]:
+    """The noise scores, the last log lines and the result files of a fitted run."""
     results = fitted.results
     # With planted truth every method's score is checked: σ(f) for the plain ones is the
     # trivial baseline a denoiser's score must beat.

@@ -73,6 +73,9 @@ def slurm_script(args: argparse.Namespace, config: str, fixed: dict[str, str]) -
         f"#SBATCH --ntasks-per-node={args.gpus_per_node}",
         f"#SBATCH --gpus-per-node={args.gpus_per_node}",
         *([f"#SBATCH --time={args.time}"] if args.time else []),
+        # SIGTERM to every task this long before the time limit: dprec finishes the epoch,
+        # checkpoints and exits 143; resubmitting the same script resumes the run.
+        f"#SBATCH --signal=TERM@{args.stop_warning}",
         f"#SBATCH --output={out.parent}/{out.stem}-%j.log",
         "set -eo pipefail",
         f"python=${{PYTHON:-{shlex.quote(python)}}}",
@@ -130,6 +133,10 @@ def check_args(args: argparse.Namespace) -> None:
             raise BatchJobError(f"bad --job-name {args.job_name!r}; use letters, digits, ._-")
         if args.time is not None and not _TIME.fullmatch(args.time):
             raise BatchJobError(f"bad --time {args.time!r}; use [DAYS-]HH:MM:SS, e.g. 04:00:00")
+        if not 0 < args.stop_warning <= 65535:  # SLURM's limit for --signal's time
+            raise BatchJobError(
+                f"--stop-warning must be in 1..65535 seconds, not {args.stop_warning}"
+            )
     else:
         for option in ("nodes", "gpus_per_node", "time"):
             if getattr(args, option) is not None:
@@ -158,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpus-per-node", type=int, help="slurm-gpu: GPUs (processes) per node")
     parser.add_argument("--job-name", default="dprec", help="slurm-gpu: job name")
     parser.add_argument("--time", help="slurm-gpu: time limit, e.g. 04:00:00")
+    parser.add_argument(
+        "--stop-warning",
+        type=int,
+        default=300,
+        help="slurm-gpu: seconds before the time limit at which SLURM sends SIGTERM, so the run "
+        "checkpoints after its current epoch and exits (default 300: longer than an epoch)",
+    )
     parser.add_argument("--tpu-name", help="tpu-vm: the TPU VM slice's name")
     parser.add_argument("--zone", help="tpu-vm: its zone")
     parser.add_argument("--project", help="tpu-vm: its project")

@@ -37,10 +37,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def run_main(*args, timeout=300, env=None):
-    """`python -m dprec.main ARGS` from the repository root, output captured as text."""
+def run_main(*args, timeout=300, env=None, module="dprec.main"):
+    """`python -m MODULE ARGS` (default dprec.main) from the repository root, output captured
+    as text."""
     return subprocess.run(
-        [sys.executable, "-m", "dprec.main", *args],
+        [sys.executable, "-m", module, *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -40,6 +40,7 @@ def test_slurm_gpu_script(tmp_path, capsys):
         "#SBATCH --ntasks-per-node=8",
         "#SBATCH --gpus-per-node=8",
         "#SBATCH --time=04:00:00",
+        "#SBATCH --signal=TERM@300",
         f"#SBATCH --output={tmp_path / 'jobs'}/job-%j.log",
     ]
     assert "python=${PYTHON:-/opt/venv/bin/python}" in lines

@@ -1,9 +1,10 @@
-"""One run per workdir: an advisory file lock (`fcntl.flock`) held for the whole run.
+"""One run per workdir: an advisory lock (`fcntl.flock`) on the workdir itself, held for the
+whole run.
 
 The kernel releases the lock when its process dies (kill -9 included), so a killed run never
-blocks the next one; a second run on a held workdir gets one line naming the holder's pid and
-host. The lock file (`.dprec.lock`, holding "pid@host") stays in the workdir between runs:
-removing it on release would let two waiting runs lock two different files.
+blocks the next one. While it holds the lock, a run names itself ("pid@host") in
+`.dprec.lock`, so a second run on the workdir gets one line naming the holder; the file goes
+when the lock is released (a killed holder's stale file is simply overwritten).
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ class WorkdirBusy(UserInputError):
 
 def _holder(path: Path) -> str:
     with contextlib.suppress(OSError):
-        text = path.read_text().strip()
-        if text:
-            pid, _, host = text.partition("@")
+        pid, _, host = path.read_text().strip().partition("@")
+        if pid:
             return f"pid {pid} on {host or 'an unknown host'}"
     return "another process"
 
@@ -37,8 +37,8 @@ def _holder(path: Path) -> str:
 def workdir_lock(workdir: str | Path) -> Iterator[Path]:
     """Hold `workdir`'s run lock for the body; creates the workdir if needed.
 
-    If this call created the workdir and the body leaves nothing in it but the lock file (a
-    bad input found before any output), the workdir is removed again on exit.
+    If this call created the workdir and the body leaves it empty (a bad input found before
+    any output), the workdir is removed again on exit.
 
     Raises:
       WorkdirBusy: another process holds it; the message names its pid and host.
@@ -46,26 +46,23 @@ def workdir_lock(workdir: str | Path) -> Iterator[Path]:
     path = Path(workdir).expanduser()
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
-    lock_path = path / LOCK_FILE
-    handle = open(lock_path, "a+")  # noqa: SIM115 (held open for the context's lifetime)
+    holder_file = path / LOCK_FILE
+    fd = os.open(path, os.O_RDONLY)  # a directory's descriptor can be flock'ed like a file's
     try:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
             raise WorkdirBusy(
-                f"{path} is in use by a run of {_holder(lock_path)}; wait for it to finish, "
+                f"{path} is in use by a run of {_holder(holder_file)}; wait for it to finish, "
                 "stop it, or pass another --workdir"
             ) from err
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}@{socket.gethostname()}\n")
-        handle.flush()
+        holder_file.write_text(f"{os.getpid()}@{socket.gethostname()}\n")
         try:
             yield path
         finally:
-            if created and [p.name for p in path.iterdir()] == [LOCK_FILE]:
-                lock_path.unlink(missing_ok=True)
+            holder_file.unlink(missing_ok=True)
+            if created and not any(path.iterdir()):
                 with contextlib.suppress(OSError):
                     path.rmdir()
     finally:
-        handle.close()  # closing the descriptor releases the lock
+        os.close(fd)  # closing the descriptor releases the lock

@@ -6,6 +6,8 @@ interrupted run never leaves a half-written file.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import json
 import math
@@ -36,7 +38,22 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _process_umask() -> int:
+class DiskError(UserInputError):
+    """A file of the run could not be written (no space, read-only, quota): one line naming the
+    path and the errno."""
+
+
+def disk_error(path: str | Path, err: OSError) -> DiskError:
+    """The one-line error for an OSError `err` raised while writing `path`."""
+    code = errno.errorcode.get(err.errno, "") if err.errno else ""
+    reason = err.strerror or str(err) or type(err).__name__
+    return DiskError(
+        f"cannot write {path}: {reason}{f' ({code})' if code else ''}; free space or pass a "
+        "writable --workdir (finished results and committed checkpoints are kept)"
+    )
+
+
+def process_umask() -> int:
     mask = os.umask(0o022)  # os.umask can only be read by setting it: set it back at once
     os.umask(mask)
     return mask
@@ -47,17 +64,20 @@ def write_atomic_bytes(path: str | Path, data: bytes, *, gzip_compress: bool = F
     path = Path(path)
     if gzip_compress:
         data = gzip.compress(data, mtime=0)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o666 & ~_process_umask())  # mkstemp makes 0600
+            os.fchmod(handle.fileno(), 0o666 & ~process_umask())  # mkstemp makes 0600
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as err:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise disk_error(path, err) from err
         raise
 
 
@@ -107,6 +127,31 @@ def check_no_finished_run(workdir: str | Path) -> None:
         )
 
 
+def stored_data(workdir: str | Path) -> dict[str, str] | None:
+    """{"fingerprint", "summary"} of the data the run in `workdir` was made on (its
+    run_info.json), or None when it has none."""
+    path = Path(workdir).expanduser() / RUN_INFO_FILE
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if "data_fingerprint" not in info:
+        return None
+    return {"fingerprint": info["data_fingerprint"], "summary": info.get("data_summary", "?")}
+
+
+def check_same_data(workdir: str | Path, fingerprint: str, summary: str) -> None:
+    """Raise if the run in `workdir` was made on other data than (`fingerprint`, `summary`):
+    resuming or re-evaluating it would mix two datasets. Reads only; writes nothing."""
+    stored = stored_data(workdir)
+    if stored is not None and stored["fingerprint"] != fingerprint:
+        raise UserInputError(
+            f"the data under {workdir} changed since its run (then: {stored['summary']}, "
+            f"fingerprint {stored['fingerprint']}; now: {summary}, fingerprint {fingerprint}); "
+            "pass another --workdir to train on the new data, or restore the old data file"
+        )
+
+
 def check_same_config(workdir: str | Path, config: dict[str, Any]) -> None:
     """Raise unless `workdir`'s config.json holds `config` (a resumed run must not change it)."""
     stored_path = Path(workdir) / CONFIG_FILE
@@ -121,26 +166,28 @@ def check_same_config(workdir: str | Path, config: dict[str, Any]) -> None:
 class RunWriter:
     """Writes one run directory. Created only after the inputs were validated.
 
-    A resumed run (`resume_epoch`) keeps the metrics lines of the epochs up to its checkpoint.
-    Finished results are never removed: `write_results` replaces them atomically.
+    A resumed run (`resume_epoch`) keeps the metrics lines of the epochs up to its checkpoint
+    (and rebuilds its TensorBoard events from them); a new run starts both afresh. Finished
+    results are never removed: `write_results` replaces them atomically.
     """
 
     def __init__(self, workdir: str | Path, resume_epoch: int | None = None):
         self.path = check_workdir(workdir)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._lines: list[str] = []
+        self._records: list[dict[str, Any]] = []
         metrics = self.path / METRICS_FILE
         if resume_epoch is not None and metrics.exists():
-            self._lines = [
-                line
-                for line in metrics.read_text().splitlines()
-                if line and json.loads(line)["epoch"] <= resume_epoch
-            ]
+            records = (json.loads(line) for line in metrics.read_text().splitlines() if line)
+            self._records = [r for r in records if r["epoch"] <= resume_epoch]
         if resume_epoch is None:
             metrics.unlink(missing_ok=True)
-        from dprec.runs.tensorboard import EpochEvents  # local: tensorboardX only for run dirs
+        from dprec.runs.tensorboard import EVENTS_DIR, EpochEvents  # tensorboardX: run dirs only
 
-        self._events = EpochEvents(self.path, resume_epoch)
+        self._events_dir = self.path / EVENTS_DIR
+        try:
+            self._events = EpochEvents(self.path, self._records)
+        except OSError as err:
+            raise disk_error(self._events_dir, err) from err
 
     def write_config(self, config: dict[str, Any], run_info: dict[str, Any]) -> None:
         write_json(self.path / CONFIG_FILE, config)
@@ -148,14 +195,22 @@ class RunWriter:
 
     def log_epoch(self, record: dict[str, Any]) -> None:
         """Append one epoch's record to metrics.jsonl (the whole file is rewritten atomically)."""
-        self._lines.append(json.dumps(_finite(record), sort_keys=False))
-        write_atomic(self.path / METRICS_FILE, "\n".join(self._lines) + "\n")
-        self._events.write(record)
+        self._records.append(_finite(record))
+        lines = [json.dumps(r, sort_keys=False) for r in self._records]
+        write_atomic(self.path / METRICS_FILE, "\n".join(lines) + "\n")
+        try:
+            self._events.write(record)
+        except OSError as err:
+            raise disk_error(self._events_dir, err) from err
 
     def write_results(self, results: dict[str, Any], table: str) -> None:
         write_json(self.path / RESULTS_FILE, results)
         write_atomic(self.path / RESULTS_TABLE_FILE, table)
-        self._events.close()
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard events (metrics.jsonl is always complete on disk)."""
+        with contextlib.suppress(OSError):
+            self._events.close()
 
 
 def _cell(value: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from numbers import Number
 from pathlib import Path
 from typing import Any
@@ -11,16 +12,26 @@ EVENTS_DIR = "tensorboard"
 
 class EpochEvents:
     """Writes each epoch's loss terms (train/...), the mean phase and the validation (and
-    per-epoch test) metrics to RUN_DIR/tensorboard; a resumed run drops the events after its
-    checkpoint (`purge_step`)."""
+    per-epoch test) metrics to RUN_DIR/tensorboard.
 
-    def __init__(self, run_dir: str | Path, resume_epoch: int | None = None):
+    The folder is rebuilt at the start from `history`, the epoch records the run keeps
+    (metrics.jsonl up to the checkpoint it resumes from; none for a new run): the events of
+    epochs a resumed run redoes are gone, so each epoch appears once.
+    """
+
+    def __init__(self, run_dir: str | Path, history: Iterable[dict[str, Any]] = ()):
         from tensorboardX import SummaryWriter  # heavy import: only for runs with a workdir
 
-        purge = None if resume_epoch is None else resume_epoch + 1
-        self._writer = SummaryWriter(str(Path(run_dir) / EVENTS_DIR), purge_step=purge)
+        folder = Path(run_dir) / EVENTS_DIR
+        if folder.is_dir():
+            for old in folder.glob("events.out.tfevents.*"):
+                old.unlink()
+        self._writer = SummaryWriter(str(folder))
+        for record in history:
+            self.write(record, flush=False)
+        self._writer.flush()
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: dict[str, Any], *, flush: bool = True) -> None:
         epoch = record["epoch"]
         for key, value in record.items():
             if key == "epoch":
@@ -32,7 +43,8 @@ class EpochEvents:
                         self._writer.add_scalar(f"{key}/{tag}", number, epoch)
             elif isinstance(value, Number):
                 self._writer.add_scalar(f"train/{key}", value, epoch)
-        self._writer.flush()
+        if flush:
+            self._writer.flush()
 
     def close(self) -> None:
         self._writer.close()

@@ -45,7 +45,7 @@ def interaction_table(run: LoadedRun) -> pd.DataFrame:
         run.best_params,
         run.data,
         run.setup.graph,
-        run.setup.initial_state.method_state,
+        run.state.method_state,
     )
     logits = run.training_logits()
     table["loss"] = np.logaddexp(0.0, -logits)  # −log σ(f), computed stably
@@ -69,22 +69,22 @@ def detection_scores(table: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 
 def report(run: LoadedRun, top: int) -> dict:
-    """Write the run's report files and return its summary."""
+    """Write the run's report files and return its summary (an unfinished run's files carry
+    its epoch in their names: `denoise_report.epoch3.csv.gz`)."""
     table = interaction_table(run)
-    rundir.write_atomic_bytes(
-        run.path / REPORT_FILE, table.to_csv(index=False).encode(), gzip_compress=True
-    )
+    report_file = run.path / run.output_name(REPORT_FILE)
+    rundir.write_atomic_bytes(report_file, table.to_csv(index=False).encode(), gzip_compress=True)
     suspicious = table.nsmallest(top, "probability")
-    rundir.write_atomic(run.path / SUSPICIOUS_FILE, suspicious.to_csv(index=False))
+    suspicious_file = run.path / run.output_name(SUSPICIOUS_FILE)
+    rundir.write_atomic(suspicious_file, suspicious.to_csv(index=False))
     summary = {
         "method": run.spec.method.name,
+        "epoch": run.epoch,
+        "finished": run.finished,
         **noise_scores.summarize_table(table),
         "suspicious": suspicious,
         # every file written, with its row count
-        "written": {
-            run.path / REPORT_FILE: len(table),
-            run.path / SUSPICIOUS_FILE: len(suspicious),
-        },
+        "written": {report_file: len(table), suspicious_file: len(suspicious)},
     }
     if "truth" in table:
         summary["detection"] = detection_scores(table)
@@ -92,8 +92,9 @@ def report(run: LoadedRun, top: int) -> dict:
 
 
 def print_summary(path: Path, summary: dict) -> None:
+    state = "" if summary["finished"] else f", UNFINISHED: epoch {summary['epoch']}"
     print(
-        f"== {path} ({summary['method']}): {summary['rows']} training interactions, "
+        f"== {path} ({summary['method']}{state}): {summary['rows']} training interactions, "
         f"mean P(real positive) {summary['mean']:.3f}"
     )
     for level, row in summary.get("by_rating", {}).items():
@@ -114,11 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", action="append", required=True, help="a trained run")
     parser.add_argument("--top", type=int, default=20, help="suspicious interactions listed")
+    parser.add_argument(
+        "--allow-unfinished",
+        action="store_true",
+        help="report on a run that has not finished (its last checkpoint; the files carry its "
+        "epoch in their names)",
+    )
     args = parser.parse_args(argv)
 
     def body() -> int:
         for workdir in args.workdir:
-            print_summary(Path(workdir), report(load_run(workdir), args.top))
+            run = load_run(workdir, allow_unfinished=args.allow_unfinished)
+            print_summary(Path(workdir), report(run, args.top))
         return 0
 
     return run_tool("denoise_report", body)

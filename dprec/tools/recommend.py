@@ -37,6 +37,7 @@ from dprec.cli import OneLineErrorParser, run_tool
 from dprec.data.dataset import Interactions
 from dprec.errors import UserInputError
 from dprec.evaluation import ranking
+from dprec.runs import rundir
 from dprec.tools.run_loading import LoadedRun, load_run
 
 _CHUNKS_PER_BLOCK = 16  # evaluation chunks ranked per jitted call and written at once
@@ -188,8 +189,10 @@ def recommend_blocks(
 
 
 def write_streaming(blocks, out: Path) -> int:
-    """Write the blocks to `out` (CSV, or Parquet by suffix) through a temporary file."""
+    """Write the blocks to `out` (CSV, or Parquet by suffix) through a temporary file, with
+    the permissions the umask gives (as every other output)."""
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~rundir.process_umask())  # mkstemp makes 0600
     os.close(fd)
     rows, writer = 0, None
     try:
@@ -208,6 +211,12 @@ def write_streaming(blocks, out: Path) -> int:
         Path(tmp).unlink(missing_ok=True)
         raise
     return rows
+
+
+def output_path(run: LoadedRun, out: str | None) -> Path:
+    """--out, or DIR/recommendations.csv; an unfinished run's epoch goes into the name."""
+    path = Path(out) if out else run.path / "recommendations.csv"
+    return path.with_name(run.output_name(path.name))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         help="rank --users ids that are not in the data by training popularity (adds a "
         "source column, model or popularity) instead of skipping them",
     )
+    parser.add_argument(
+        "--allow-unfinished",
+        action="store_true",
+        help="recommend from a run that has not finished (its last checkpoint; the output "
+        "name carries its epoch, e.g. recommendations.epoch3.csv)",
+    )
     args = parser.parse_args(argv)
 
     def body() -> int:
@@ -250,7 +265,14 @@ def main(argv: list[str] | None = None) -> int:
             raise UserInputError(f"--out {out} must end in .csv or .parquet")
         if not out.parent.is_dir():
             raise UserInputError(f"--out {out}: no directory {out.parent}; create it first")
-        run = load_run(args.workdir)
+        run = load_run(args.workdir, allow_unfinished=args.allow_unfinished)
+        out = output_path(run, args.out)
+        if not run.finished:
+            print(
+                f"recommend: the run is unfinished: using epoch {run.epoch} of "
+                f"{run.spec.train.num_epochs} (best so far: the parameters of its best epoch)",
+                file=sys.stderr,
+            )
         request = read_request(run, args.users, args.cold)
         blocks = recommend_blocks(
             run, request, args.k, args.exclude, with_source=args.cold is not None
