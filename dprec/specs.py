@@ -10,11 +10,13 @@ check their own names.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 SPLIT_KINDS = ("column", "random", "chrono")
 DATA_FORMATS = ("table", "denoisingrec")
 CLEAN_RULES = ("rating", "dwell", "flag", "none")
 VALID_SETS = ("clean", "noisy")
+TRAIN_TRUTHS = ("all", "clean")  # DataSpec.train_truth
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +75,9 @@ class DataSpec:
     # Rows with a blank or NaN user/item id are dropped (and counted in the data summary); a
     # larger share than this is an error, since it usually means a wrong column or separator.
     max_dropped_fraction: float = 0.01
+    # all: train on every training row; clean: the oracle, which keeps only the training rows
+    # whose truth column is 1 (planted data), with the same split, validation and test sets.
+    train_truth: str = "all"
     synthetic: SyntheticSpec = SyntheticSpec()
 
 
@@ -119,31 +124,61 @@ DENOISING_MODES = ("alternate", "dp", "dn")
 PRIOR_INITS = ("seed", "copy")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, init=False)
 class MethodSpec:
-    """The training objective and, for DPI/DVAE, its extra roles and hyper-parameters."""
+    """The training method and the values of the method fields, read as attributes
+    (`spec.method.drop_rate`, `spec.method.aux`).
 
-    name: str = "normal"  # a name of dprec.methods.METHOD_NAMES
-    c1: float = 1000.0  # C1, weight of f on sampled negatives in DP (eq. 15)
-    c2: float = 10.0  # C2, weight of 1 − f on interacted pairs in DN (eq. 16)
-    alpha: float = 0.5  # α, mixes KL(ref ‖ f) (weight α) and KL(f ‖ ref) (weight 1 − α)
-    mode: str = "alternate"  # alternate DP/DN every step (DP on even steps) | dp | dn only
-    aux: ModelSpec = ModelSpec(name="mf")  # g of DPI
-    noise: ModelSpec = ModelSpec(name="mf")  # h (DP) and h' (DN), one architecture for both
-    prior_init: str = "seed"  # DVAE f': 'seed' = own seed s1 (paper); 'copy' = f's init
-    prior_seed_offset: int = 10_007  # s1 = seed + offset
-    prior_epochs: int = 0  # epochs of f' pretraining; 0 = train.num_epochs
-    prior_l2: float = -1.0  # λ0 of f' pretraining; < 0 = train.l2
-    prior_cache_dir: str = ""  # '' = $DPREC_CACHE_DIR or ~/.cache/dprec/priors
-    popularity_exponent: float = 1.0  # WBPR: negatives ∝ training popularity ** exponent
-    drop_rate: float = 0.2  # T-CE: ε_max, the final share of the batch dropped
-    num_gradual: int = 30_000  # T-CE: steps until the drop rate reaches ε_max
-    beta: float = 0.1  # R-CE: weight exponent β
-    relabel_ratio: float = 0.05  # DCF: r, the share of the dropped positives relabelled
-    co_lambda: float = 1e-4  # DCF: σ², the bound's variance (decays to 0 over the epochs)
-    dcf_window: int = 3  # DCF: W, the last visits each positive's mean loss is taken over
-    factor_lower: float = 0.0  # CrossDenoise: α, reliability of the highest-loss user/item
-    factor_upper: float = 1.0  # CrossDenoise: β, reliability of the lowest-loss user/item
+    Each method's card declares the fields it reads, with their defaults, ranges and tune
+    spaces (`dprec.methods.cards`, `dprec.methods.register`); a spec holds the value of every
+    registered method's field, unset ones at their default, so that one spec serves any method
+    (`dataclasses.replace(spec, name="normal")`). `MethodSpec(name="dpi", c1=10.0)` and
+    `dataclasses.replace(spec, c1=10.0)` set fields by keyword; an unknown one is a TypeError.
+    """
+
+    name: str = "normal"  # a name of dprec.methods.method_names()
+    values: tuple[tuple[str, Any], ...] = ()  # (field, value) of every registered field
+
+    def __init__(self, name: str = "normal", values: Any = (), **fields: Any) -> None:
+        # Imported here: the cards hold `ModelSpec` defaults, so the registry imports this
+        # module, and a spec needs the registry only when it is made.
+        from dprec.methods import method_fields
+
+        declared = method_fields()
+        merged = {key: field.default for key, field in declared.items()}
+        for key, value in (*dict(values).items(), *fields.items()):
+            if key not in declared:
+                raise TypeError(
+                    f"MethodSpec has no field {key!r}; the methods' fields are "
+                    f"{', '.join(declared)}"
+                )
+            merged[key] = value
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "values", tuple(merged.items()))
+
+    def __getattr__(self, field: str) -> Any:
+        # Called only for names that are not attributes: `name`, `values` and the methods
+        # are found first. `vars`: copy and pickle probe dunders before `values` is set.
+        if not field.startswith("__"):
+            for key, value in vars(self).get("values", ()):
+                if key == field:
+                    return value
+        raise AttributeError(f"MethodSpec has no field {field!r}")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={value!r}" for key, value in self.values)
+        return f"MethodSpec(name={self.name!r}, {shown})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """{"name": ..., field: value, ...}, spec values (e.g. `aux`) as dicts: the config's
+        `method` section."""
+        return {
+            "name": self.name,
+            **{
+                key: dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+                for key, value in self.values
+            },
+        }
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,8 +27,7 @@ def test_unknown_method_is_an_error():
 
 
 def test_name_lists_come_from_the_registry():
-    assert presets.METHODS == METHOD_NAMES
-    assert METHOD_NAMES == ("normal", "wbpr", "tce", "rce", "dcf", "crossdenoise", "dpi", "dvae")
+    assert presets.METHODS == METHOD_NAMES == tuple(CARDS)
     assert {name: report.METHOD_LABELS[name] for name in METHOD_NAMES} == {
         name: method.label for name, method in all_methods().items()
     }
@@ -38,9 +37,68 @@ def test_name_lists_come_from_the_registry():
 
 
 @pytest.mark.parametrize("name", METHOD_NAMES)
-def test_config_fields_are_method_spec_fields(name):
-    fields = {field.name for field in dataclasses.fields(MethodSpec)}
-    assert set(get_method(name).config_fields) <= fields
+def test_a_spec_holds_every_field_of_a_card_at_its_default(name):
+    spec = MethodSpec(name=name)
+    for field, declared in CARDS[name].fields.items():
+        assert getattr(spec, field) == declared.default, field
+    assert get_method(name).config_fields == tuple(CARDS[name].fields)
+
+
+def test_shared_fields_are_declared_once():
+    """DCF reads T-CE's schedule and DVAE DPI's C1, C2, α, mode and h: the same `Field`
+    objects, so one default, range and tune space."""
+    for shared, reader in (("tce", "dcf"), ("dpi", "dvae")):
+        common = set(CARDS[shared].fields) & set(CARDS[reader].fields)
+        assert common, (shared, reader)
+        for field in common:
+            assert CARDS[shared].fields[field] is CARDS[reader].fields[field], field
+    assert {"drop_rate", "num_gradual"} <= set(CARDS["dcf"].fields)
+    assert {"c1", "c2", "alpha", "mode", "noise"} <= set(CARDS["dvae"].fields)
+
+
+def test_method_spec_is_frozen_hashable_and_keeps_replace():
+    spec = MethodSpec(name="dpi", c1=10.0)
+    assert (spec.c1, spec.c2, spec.aux.name) == (10.0, 10.0, "mf")  # c2 and g: defaults
+    assert hash(spec) == hash(MethodSpec(name="dpi", c1=10.0)) and spec != MethodSpec("dpi")
+    changed = dataclasses.replace(spec, mode="dp")
+    assert (changed.name, changed.mode, changed.c1) == ("dpi", "dp", 10.0)  # c1 is kept
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.c1 = 1.0
+    with pytest.raises(TypeError, match="no field 'c3'"):
+        MethodSpec(name="dpi", c3=1.0)
+    with pytest.raises(AttributeError, match="no field 'c3'"):
+        _ = spec.c3
+    assert spec.to_dict()["aux"]["name"] == "mf" and spec.to_dict()["c1"] == 10.0
+
+
+@pytest.mark.parametrize(
+    ("method", "field", "value", "message"),
+    [
+        ("dpi", "alpha", 1.5, r"method\.alpha \(α\) must be in \[0, 1\], got 1\.5"),
+        ("tce", "drop_rate", 0.5, r"method\.drop_rate \(ε_max\) must be in \[0, 0\.5\), got 0\.5"),
+        ("dcf", "drop_rate", 0.5, r"method\.drop_rate \(ε_max\) must be in \[0, 0\.5\)"),
+        ("dcf", "co_lambda", -1.0, r"method\.co_lambda \(DCF's σ²\) must be >= 0, got -1\.0"),
+        ("dcf", "dcf_window", 0, "method.dcf_window must be a positive integer, got 0"),
+        ("dvae", "prior_init", "own", "method.prior_init='own' is not one of seed, copy"),
+        ("dvae", "c2", -1.0, r"method\.c1 and method\.c2 \(C1, C2\) must be >= 0"),
+        ("crossdenoise", "factor_lower", 2.0, "got α=2.0, β=1.0"),
+    ],
+)
+def test_a_card_checks_its_own_fields(tiny_config, method, field, value, message):
+    tiny_config.method.name = method
+    tiny_config.method[field] = value
+    with pytest.raises(ConfigError, match=message) as err:
+        run_spec_from_config(tiny_config)
+    assert "\n" not in str(err.value)
+
+
+def test_a_method_ignores_the_fields_of_other_methods(tiny_config):
+    tiny_config.method.name = "normal"
+    tiny_config.method.drop_rate = 0.9  # T-CE's field: out of its range, unread by normal
+    assert run_spec_from_config(tiny_config).method.drop_rate == 0.9
+    tiny_config.method.c1 = float("nan")  # but every float field must be finite
+    with pytest.raises(ConfigError, match="method.c1 must be a finite number"):
+        run_spec_from_config(tiny_config)
 
 
 @pytest.mark.parametrize(

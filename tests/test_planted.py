@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dprec.data.planted import KINDS, generate_planted, main, plant
+from dprec.data.planted import KINDS, generate_planted, plant
 from dprec.data.registry import load_dataset
 from dprec.specs import ColumnSpec, DataSpec
+from dprec.tools.plant_data import main
 
 # Rates are exact by construction; the only slack is the rare clean pair still repeated after
 # the redraw rounds, which is dropped (< 1 % of rows at these sizes), so 0.01 bounds the error.

@@ -249,9 +249,13 @@ def test_bad_input_from_the_command_line(tmp_path):
 def test_space_table_and_parsing():
     from dprec.methods import METHOD_NAMES
 
-    assert set(tune.SPACES) == set(METHOD_NAMES)  # every registered method can be tuned
-    for method, space in tune.SPACES.items():
-        assert "train.learning_rate" in space, method
+    for method in METHOD_NAMES:  # the common space, then the card's fields' spaces
+        assert list(tune.method_space(method))[:2] == ["train.learning_rate", "train.l2"]
+    assert list(tune.method_space("dcf"))[2:] == [
+        f"method.{field}"
+        for field in ("drop_rate", "num_gradual", "relabel_ratio", "co_lambda", "dcf_window")
+    ]
+    assert tune.method_space("normal") == tune.COMMON
     cross = tune.method_space("crossdenoise")  # α ≤ β for every sample
     assert cross["method.factor_lower"].high <= cross["method.factor_upper"].low
     dpi = tune.method_space("dpi")

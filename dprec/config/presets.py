@@ -15,7 +15,7 @@ import ml_collections
 
 from dprec import specs
 from dprec.errors import ConfigError
-from dprec.methods.cards import METHOD_NAMES, get_card
+from dprec.methods import METHOD_NAMES, get_card, is_method, method_names
 
 DATASETS = (
     "synthetic",
@@ -149,17 +149,18 @@ _PRESET_SOURCE = {"synthetic-electronics": "electronics"}
 
 
 def base_config() -> ml_collections.ConfigDict:
-    """Every field with its default: the spec dataclasses' defaults (see `dprec.specs`)."""
+    """Every field with its default: the spec dataclasses' defaults (see `dprec.specs`); the
+    `method` section holds the fields of every registered method's card."""
     config = ml_collections.ConfigDict()
     config.seed = 0
-    for name, spec in (
-        ("data", specs.DataSpec()),
-        ("model", specs.ModelSpec()),
-        ("method", specs.MethodSpec()),
-        ("train", specs.TrainSpec()),
-        ("eval", specs.EvalSpec()),
+    for name, section in (
+        ("data", dataclasses.asdict(specs.DataSpec())),
+        ("model", dataclasses.asdict(specs.ModelSpec())),
+        ("method", specs.MethodSpec().to_dict()),
+        ("train", dataclasses.asdict(specs.TrainSpec())),
+        ("eval", dataclasses.asdict(specs.EvalSpec())),
     ):
-        config[name] = ml_collections.ConfigDict(dataclasses.asdict(spec))
+        config[name] = ml_collections.ConfigDict(section)
     return config
 
 
@@ -177,10 +178,11 @@ def parse_choice(arg: str | None) -> dict[str, str]:
     for key, names in (
         ("dataset", DATASETS),
         ("model", MODELS),
-        ("method", METHODS),
+        ("method", method_names()),
         ("mode", MODES),
     ):
-        if choice[key] not in names:
+        # A method is also one that a module of dprec.methods defines (found by its name).
+        if choice[key] not in names and not (key == "method" and is_method(choice[key])):
             raise ConfigError(f"unknown {key} {choice[key]!r}; choose one of {', '.join(names)}")
     return choice
 
@@ -205,15 +207,15 @@ def _preset(dataset: str, model: str, method_name: str) -> dict:
 def build_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """The base config with the presets of the (dataset, model, method) in `arg` applied."""
     choice = parse_choice(arg)
+    card = get_card(choice["method"])  # before the base config: its fields are in it
     config = base_config()
     _update(config, _DATASET_PRESETS[choice["dataset"]])
     config.model.name = choice["model"]
     _update(config, _MODEL_PRESETS[choice["model"]])
     config.method.name = choice["method"]
     config.method.mode = choice["mode"]
-    card = get_card(choice["method"])
     for key, value in _preset(choice["dataset"], choice["model"], card.name).items():
-        section = config.method if key in card.config_fields else config.train
+        section = config.method if key in card.fields else config.train
         section[key] = value
     if card.complete_config is not None:
         card.complete_config(config, lambda name: _preset(choice["dataset"], choice["model"], name))

@@ -13,15 +13,14 @@ from typing import Any
 
 from dprec.config.presets import MODELS
 from dprec.errors import ConfigError
-from dprec.methods import check_method_name
+from dprec.methods import check_method_name, get_card, is_method, method_fields
 from dprec.metrics import metric_names
 from dprec.specs import (
     CLEAN_RULES,
     DATA_FORMATS,
-    DENOISING_MODES,
-    PRIOR_INITS,
     PROPAGATION_DTYPES,
     SPLIT_KINDS,
+    TRAIN_TRUTHS,
     UPDATE_MODES,
     VALID_SETS,
     ColumnSpec,
@@ -118,10 +117,37 @@ def run_spec_from_config(config: Any) -> RunSpec:
 
 
 def _method_spec(values: Mapping[str, Any]) -> MethodSpec:
+    """The `method` section: `name` and the fields of every registered method's card (a float
+    field must be finite; a field with a spec default, e.g. `aux`, is built as that spec)."""
     values = dict(values)
-    aux = _build(ModelSpec, values.pop("aux", {"name": "mf"}), "method.aux")
-    noise = _build(ModelSpec, values.pop("noise", {"name": "mf"}), "method.noise")
-    return dataclasses.replace(_build(MethodSpec, values, "method"), aux=aux, noise=noise)
+    name = values.pop("name", MethodSpec.name)
+    declared = method_fields()
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise ConfigError(
+            f"unknown config field method.{unknown[0]}; valid fields: "
+            f"{', '.join(sorted(['name', *declared]))}"
+        )
+    fields = {}
+    for key, value in values.items():
+        default, where = declared[key].default, f"method.{key}"
+        if dataclasses.is_dataclass(default) and not dataclasses.is_dataclass(value):
+            value = _build(type(default), value, where)
+        elif isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)
+        if isinstance(default, float):
+            _check_finite(value, where)
+        fields[key] = value
+    return MethodSpec(name=name, **fields)
+
+
+def _model_sections(method: MethodSpec) -> dict[str, ModelSpec]:
+    """Config name → value of the method fields that are models (`method.aux`, ...)."""
+    return {
+        f"method.{key}": getattr(method, key)
+        for key, field in method_fields().items()
+        if isinstance(field.default, ModelSpec)
+    }
 
 
 def validate_names(spec: RunSpec) -> None:
@@ -130,8 +156,8 @@ def validate_names(spec: RunSpec) -> None:
     holds it equal to the models' registry)."""
     check_method_name(spec.method.name)
     _one_of(spec.model.name, MODELS, "model.name")
-    _one_of(spec.method.aux.name, MODELS, "method.aux.name")
-    _one_of(spec.method.noise.name, MODELS, "method.noise.name")
+    for where, model in _model_sections(spec.method).items():
+        _one_of(model.name, MODELS, f"{where}.name")
 
 
 def validate_run_spec(spec: RunSpec) -> None:
@@ -148,36 +174,15 @@ def validate_run_spec(spec: RunSpec) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"data.{field} must be an integer >= 0 (0 = from the data)")
     _one_of(spec.data.clean_rule, CLEAN_RULES, "data.clean_rule")
+    _one_of(spec.data.train_truth, TRAIN_TRUTHS, "data.train_truth")
     if not 0.0 <= spec.data.max_dropped_fraction <= 1.0:
         raise ConfigError(
             f"data.max_dropped_fraction must be in [0, 1], got {spec.data.max_dropped_fraction}"
         )
     _one_of(spec.eval.valid_set, VALID_SETS, "eval.valid_set")
     _one_of(spec.train.updates, UPDATE_MODES, "train.updates")
-    _one_of(spec.method.mode, DENOISING_MODES, "method.mode")
-    _one_of(spec.method.prior_init, PRIOR_INITS, "method.prior_init")
-    if not 0.0 <= spec.method.alpha <= 1.0:
-        raise ConfigError(f"method.alpha (α) must be in [0, 1], got {spec.method.alpha}")
-    if not 0.0 <= spec.method.drop_rate < 0.5:
-        raise ConfigError(
-            f"method.drop_rate (ε_max) must be in [0, 0.5), got {spec.method.drop_rate}"
-        )
-    _positive_int(spec.method.num_gradual, "method.num_gradual")
-    if not 0.0 <= spec.method.relabel_ratio <= 1.0:
-        raise ConfigError(
-            f"method.relabel_ratio (DCF's r) must be in [0, 1], got {spec.method.relabel_ratio}"
-        )
-    if spec.method.co_lambda < 0:
-        raise ConfigError(f"method.co_lambda (DCF's σ²) must be >= 0, got {spec.method.co_lambda}")
-    _positive_int(spec.method.dcf_window, "method.dcf_window")
-    low, high = spec.method.factor_lower, spec.method.factor_upper
-    if not 0.0 <= low <= high or high <= 0.0:
-        raise ConfigError(
-            "method.factor_lower and method.factor_upper (CrossDenoise's α ≤ β, β > 0) must "
-            f"satisfy 0 <= α <= β, got α={low}, β={high}"
-        )
-    if spec.method.c1 < 0 or spec.method.c2 < 0:
-        raise ConfigError("method.c1 and method.c2 (C1, C2) must be >= 0")
+    if is_method(spec.method.name):  # an unknown name is `validate_names`'s error
+        get_card(spec.method.name).check(spec.method)  # the method's own fields' ranges
     if len(spec.data.split_ratios) != 3 or any(r < 0 for r in spec.data.split_ratios):
         raise ConfigError(
             "data.split_ratios must be three non-negative numbers, e.g. (0.8, 0.1, 0.1)"

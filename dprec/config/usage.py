@@ -1,6 +1,6 @@
 """What `python -m dprec.main` tells a user before any JAX import: the help text, every config
-field with its default and comment (`--config_help`), and one-line reasons for a config that
-cannot be loaded.
+field with its default and comment (`--config_help`: the specs' comments, and for the `method`
+section the docs its cards give), and one-line reasons for a config that cannot be loaded.
 """
 
 from __future__ import annotations
@@ -15,19 +15,20 @@ from typing import Any
 
 from dprec import specs
 from dprec.config import presets
+from dprec.methods import method_fields
 
-# Config section → the spec dataclass that holds its fields.
+# Config section → the spec dataclass that holds its fields. The `method` section (after
+# `model`) holds the methods' cards' fields instead: `_method_sections`.
 SECTIONS = {
     "data": specs.DataSpec,
     "data.columns": specs.ColumnSpec,
     "data.synthetic": specs.SyntheticSpec,
     "model": specs.ModelSpec,
-    "method": specs.MethodSpec,
-    "method.aux": specs.ModelSpec,
-    "method.noise": specs.ModelSpec,
     "train": specs.TrainSpec,
     "eval": specs.EvalSpec,
 }
+# (field, default, comment) of one config field
+Row = tuple[str, Any, str]
 
 _MODE_NOTES = {"alternate": "DP on even steps, DN on odd", "dp": "DP only", "dn": "DN only"}
 
@@ -88,8 +89,8 @@ def _field_comments(cls: type) -> dict[str, str]:
 
 
 def _section_default(section: str) -> Any:
-    """The default value of `section` as its parent spec holds it: `method.aux` is the MF of
-    `MethodSpec().aux`, not `ModelSpec()`'s GMF."""
+    """The default value of `section` as its parent spec holds it: `data.columns` is
+    `DataSpec().columns`."""
     head, *path = section.split(".")
     value = SECTIONS[head]()
     for name in path:
@@ -97,17 +98,46 @@ def _section_default(section: str) -> Any:
     return value
 
 
-def config_fields() -> Iterator[tuple[str, Any, str]]:
+def _spec_rows(defaults: Any) -> list[Row]:
+    """The rows of a spec's fields (a field that is a spec is a section of its own)."""
+    comments = _field_comments(type(defaults))
+    return [
+        (field.name, getattr(defaults, field.name), comments.get(field.name, ""))
+        for field in dataclasses.fields(defaults)
+        if not dataclasses.is_dataclass(getattr(defaults, field.name))
+    ]
+
+
+def _method_sections() -> dict[str, list[Row]]:
+    """The `method` section: its name and every registered card's field with the card's doc; a
+    field whose default is a spec is a section of its own, with that default (`method.aux` is
+    an MF, not `ModelSpec()`'s GMF)."""
+    name_comment = _field_comments(specs.MethodSpec).get("name", "")
+    sections = {"method": [("name", specs.MethodSpec.name, name_comment)]}
+    for name, field in method_fields().items():
+        if dataclasses.is_dataclass(field.default):
+            sections[f"method.{name}"] = _spec_rows(field.default)
+        else:
+            sections["method"].append((name, field.default, field.doc))
+    return sections
+
+
+def config_sections() -> dict[str, list[Row]]:
+    """Config section → the rows of its fields, in `--config_help`'s order."""
+    sections = {}
+    for section in SECTIONS:
+        sections[section] = _spec_rows(_section_default(section))
+        if section == "model":
+            sections.update(_method_sections())
+    return sections
+
+
+def config_fields() -> Iterator[Row]:
     """(full field name, default, comment) of every config field, section by section."""
     yield "seed", 0, "seeds the initialisation, the negatives and the batches"
-    for section, cls in SECTIONS.items():
-        comments = _field_comments(cls)
-        defaults = _section_default(section)
-        for field in dataclasses.fields(cls):
-            default = getattr(defaults, field.name)
-            if dataclasses.is_dataclass(default):
-                continue  # its own section
-            yield f"{section}.{field.name}", default, comments.get(field.name, "")
+    for section, rows in config_sections().items():
+        for name, default, comment in rows:
+            yield f"{section}.{name}", default, comment
 
 
 def config_help() -> str:
@@ -131,11 +161,14 @@ def unknown_field_message(argv: list[str]) -> str | None:
             continue
         name = match.group(1)
         section = name.rpartition(".")[0]
-        if section in SECTIONS:
-            fields = [f.name for f in dataclasses.fields(SECTIONS[section])]
+        sections = config_sections()
+        if section in sections:
+            # A section's own sections are fields of it too (data.columns, method.aux).
+            fields = [field for field, _, _ in sections[section]]
+            fields += [s.rpartition(".")[2] for s in sections if s.rpartition(".")[0] == section]
             where = f"the fields of {section} are {', '.join(fields)}"
         else:
-            where = f"the sections are {', '.join(s for s in SECTIONS if '.' not in s)}"
+            where = f"the sections are {', '.join(s for s in sections if '.' not in s)}"
         return f"unknown config field {name}; {where} (--config_help lists them all)"
     return None
 

@@ -54,6 +54,9 @@ class InteractionData:
     user_ids: np.ndarray
     item_ids: np.ndarray
     dropped_rows: int = 0  # input rows without a usable user or item id
+    # data.train_truth=clean (the oracle): the training rows before only the truly clean ones
+    # were kept; 0 = not restricted.
+    train_rows_before_truth: int = 0
 
     @property
     def fingerprint(self) -> str:
@@ -62,6 +65,8 @@ class InteractionData:
         for part in (self.train, self.valid, self.valid_clean, self.test, self.test_clean):
             digest.update(part.users.tobytes())
             digest.update(part.items.tobytes())
+        if self.train_rows_before_truth:  # the oracle differs even where no row was noisy
+            digest.update(f"train_truth=clean of {self.train_rows_before_truth}".encode())
         return digest.hexdigest()[:16]
 
     def train_degree(self) -> np.ndarray:
@@ -81,6 +86,12 @@ class InteractionData:
             + (
                 f"; dropped {self.dropped_rows} rows with a blank or NaN user/item id"
                 if self.dropped_rows
+                else ""
+            )
+            + (
+                f"; train restricted to truth-clean rows ({len(self.train)} of "
+                f"{self.train_rows_before_truth})"
+                if self.train_rows_before_truth
                 else ""
             )
         )
@@ -148,6 +159,23 @@ def _drop_blank_ids(
     return frame[~blank], dropped
 
 
+def _truth_clean(truth: np.ndarray | None, train_truth: str, source: str) -> np.ndarray | bool:
+    """Which rows `[N]` training may use: every row (`all`), or those whose truth is 1 (`clean`).
+
+    Raises:
+      DataError: `clean` without a truth column.
+    """
+    if train_truth != "clean":
+        return True
+    if truth is None:
+        raise DataError(
+            f"data.train_truth=clean keeps the training rows whose truth is 1, but {source} has "
+            "no truth column; set data.columns.truth (planted tables: "
+            "--config.data.columns.truth=truth) or data.train_truth=all"
+        )
+    return truth == 1
+
+
 def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> InteractionData:
     """Clean, deduplicate, remap, split and apply the clean rule to a standard-column frame.
 
@@ -156,10 +184,12 @@ def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> 
     (in time order for a chronological split). Rows of a clean-test-only part (a fourth
     `split_names` entry, e.g. DenoisingRec's test.negative) are the clean test set when there
     are any; the noisy test set is the TEST rows, or the clean test set when there are none.
+    With `spec.train_truth == "clean"` (the oracle) only the training rows whose `truth` is 1
+    are kept, after the split: ids, validation and test are those of the `all` run.
 
     Raises:
-      DataError: empty data, missing or out-of-range ids, or a column the split or clean rule
-      needs is unusable.
+      DataError: empty data, missing or out-of-range ids, a column the split or clean rule
+      needs is unusable, or `train_truth=clean` without a truth column.
     """
     frame, dropped = _drop_blank_ids(frame, spec.max_dropped_fraction, source)
     is_clean = splits.clean_flags(frame, spec.clean_rule, spec.clean_threshold, source)
@@ -197,10 +227,14 @@ def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> 
     truth = both["truth"].to_numpy().astype(np.int8) if "truth" in both else None
     everything = Interactions(users=users, items=items, ratings=ratings, truth=truth)
     test_part = splits.TEST if (part[:n_main] == splits.TEST).any() else splits.CLEAN_TEST
+    train = part == splits.TRAIN
+    # The oracle drops rows after the split, so its ids, validation and test sets are the
+    # full run's.
+    train_truth_clean = _truth_clean(truth, spec.train_truth, source)
     data = InteractionData(
         n_users=len(user_ids),
         n_items=len(item_ids),
-        train=everything.select(part == splits.TRAIN),
+        train=everything.select(train & train_truth_clean),
         valid=everything.select(part == splits.VALID),
         valid_clean=everything.select((part == splits.VALID) & clean),
         test=everything.select(part == test_part),
@@ -210,6 +244,7 @@ def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> 
         user_ids=user_ids,
         item_ids=item_ids,
         dropped_rows=dropped,
+        train_rows_before_truth=int(train.sum()) if spec.train_truth == "clean" else 0,
     )
     for name in ("train", "valid", "test", "test_clean"):
         if len(getattr(data, name)) == 0:

@@ -3,9 +3,9 @@
 A method owns the roles it trains and their models, its per-batch loss (one signature for
 every method: `loss_fn(trainable, frozen, batch, graph, rng, step)`), the roles it steps only
 in one DP/DN phase, its negative sampler, its frozen roles (the DVAE prior) and how they are
-pretrained, its noise score for the noisy-interaction report, and its card (`cards.py`: name,
-label, presets and config fields). The library asks the method; it never compares method
-names.
+pretrained, its noise score for the noisy-interaction report, and its card (`cards.MethodCard`:
+name, label, presets, and its config fields with their defaults, ranges and tune spaces). The
+library asks the method; it never compares method names.
 
 Per-interaction state (DCF's loss history, CrossDenoise's entity losses): a method with
 `has_method_state` gives its initial pytree (`init_method_state`), its loss takes that state
@@ -38,8 +38,8 @@ PairScoreFn = Callable[[dict[str, Any], Any, jax.Array, jax.Array], jax.Array]
 class Method:
     """A training method. Subclasses set the class attributes and override what differs.
 
-    card: what the config layer knows of it (`cards.MethodCard`: name, label, the
-    `MethodSpec` fields it reads, its presets), readable without JAX.
+    card: what the config layer knows of it (`cards.MethodCard`: name, label, the fields it
+    reads with their defaults, ranges and tune spaces, its presets), readable without JAX.
     phase_roles: phase id (`steps.DP`, `steps.DN`) → the role stepped only in that phase.
     """
 
@@ -61,7 +61,7 @@ class Method:
 
     @property
     def config_fields(self) -> tuple[str, ...]:
-        """The `MethodSpec` fields it reads."""
+        """The names of the method fields it reads (`spec.method.<name>`)."""
         return self.card.config_fields
 
     def role_models(self, spec: RunSpec) -> dict[str, ModelSpec]:

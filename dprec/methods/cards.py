@@ -1,9 +1,11 @@
-"""What the config layer knows of each method, without importing JAX: its name and label, the
-`MethodSpec` fields it reads, its presets (PROTOCOL.md's table) and how it completes a config.
+"""What the config layer knows of each built-in method, without importing JAX: its name and
+label, the fields it reads (`fields.Field`: default, doc, range, tune space), its presets
+(PROTOCOL.md's table) and how it completes a config.
 
 The command line builds and checks a config from these cards before JAX starts, so a bad
 input is reported in well under a second. A `Method` object (`dprec.methods.<name>`: its
-losses, roles and steps) reads its card (`Method.card`).
+losses, roles and steps) reads its card (`Method.card`); a method defined elsewhere carries
+its own card (`dprec.methods.register`).
 """
 
 from __future__ import annotations
@@ -13,28 +15,101 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dprec.errors import ConfigError
+from dprec.methods.fields import Choice, Field, Float, OneOf, PositiveInt, Range
+from dprec.specs import DENOISING_MODES, PRIOR_INITS, ModelSpec
 
 # (dataset, model or "*") → config values of that preset (method fields and train fields)
 Presets = Mapping[tuple[str, str], Mapping[str, Any]]
 # (config, preset) → None: sets fields that follow from another method's preset (`preset(name)`)
 CompleteConfig = Callable[[Any, Callable[[str], Mapping[str, Any]]], None]
+# (the method's values, read as `values.FIELD`) → None, or a ConfigError: a check that spans
+# several of its fields
+JointCheck = Callable[[Any], None]
 
 
 @dataclasses.dataclass(frozen=True)
 class MethodCard:
     """name: the registry and config name; label: its name in tables and figures.
-    config_fields: the `MethodSpec` fields it reads (its preset entries go to `config.method`).
-    presets: its entries of PROTOCOL.md's table; preset_base: a method whose preset it starts
-    from (the baselines keep the model's normal-training λ0 and epochs). complete_config: sets
-    the config fields that follow from another method's preset, or None."""
+    fields: field name → `Field`, the `--config.method.*` fields it reads, in the order of
+    `--config_help` and of its tuner space; checks: joint checks of those fields.
+    presets: its entries of PROTOCOL.md's table (those of its fields go to `config.method`,
+    the rest to `config.train`); preset_base: a method whose preset it starts from (the
+    baselines keep the model's normal-training λ0 and epochs). complete_config: sets the
+    config fields that follow from another method's preset, or None."""
 
     name: str
     label: str
-    config_fields: tuple[str, ...] = ()
+    fields: Mapping[str, Field] = dataclasses.field(default_factory=dict)
+    checks: tuple[JointCheck, ...] = ()
     presets: Presets = dataclasses.field(default_factory=dict)
     preset_base: str | None = None
     complete_config: CompleteConfig | None = None
 
+    @property
+    def config_fields(self) -> tuple[str, ...]:
+        """The names of its fields."""
+        return tuple(self.fields)
+
+    def check(self, values: Any) -> None:
+        """A one-line `ConfigError` for the first of its fields out of range
+        (`values.FIELD`, e.g. a `MethodSpec`), then for its joint checks."""
+        for name, field in self.fields.items():
+            if field.check is not None:
+                field.check(getattr(values, name), f"method.{name}")
+        for check in self.checks:
+            check(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fields shared by several methods: declared once, listed by each card that reads them.
+
+# DPI and DVAE (C1, C2 and α: the paper's grid in the tuner).
+_PAPER_C = Choice((1.0, 10.0, 100.0, 1000.0))
+DENOISING_FIELDS = {
+    "c1": Field(1000.0, "C1, weight of f on sampled negatives in DP (eq. 15)", space=_PAPER_C),
+    "c2": Field(10.0, "C2, weight of 1 − f on interacted pairs in DN (eq. 16)", space=_PAPER_C),
+    "alpha": Field(
+        0.5,
+        "α, mixes KL(ref ‖ f) (weight α) and KL(f ‖ ref) (weight 1 − α)",
+        check=Range(0.0, 1.0, symbol="α"),
+        space=Choice((0.0, 0.5, 1.0)),
+    ),
+    "mode": Field(
+        "alternate",
+        "alternate DP/DN every step (DP on even steps) | dp | dn only",
+        check=OneOf(DENOISING_MODES),
+    ),
+}
+AUX_MODEL = {"aux": Field(ModelSpec(name="mf"), "g of DPI")}
+NOISE_MODEL = {
+    "noise": Field(ModelSpec(name="mf"), "h (DP) and h' (DN), one architecture for both")
+}
+
+
+def _check_denoising_weights(values: Any) -> None:
+    if values.c1 < 0 or values.c2 < 0:
+        raise ConfigError("method.c1 and method.c2 (C1, C2) must be >= 0")
+
+
+# T-CE's schedule, which DCF reuses. num_gradual's space, in steps: from Modcloth's 400 (40
+# steps an epoch) to the paper's 30,000.
+TCE_SCHEDULE = {
+    "drop_rate": Field(
+        0.2,
+        "T-CE: ε_max, the final share of the batch dropped",
+        check=Range(0.0, 0.5, high_open=True, symbol="ε_max"),
+        space=Float(0.05, 0.4),
+    ),
+    "num_gradual": Field(
+        30_000,
+        "T-CE: steps until the drop rate reaches ε_max",
+        check=PositiveInt(),
+        space=Choice((100, 400, 1000, 3000, 10_000, 30_000)),
+    ),
+}
+
+# ---------------------------------------------------------------------------------------------
+# The cards
 
 # (c1, c2, alpha, l2, num_epochs) rows of PROTOCOL.md's table → preset entries.
 _PAPER_FIELDS = ("c1", "c2", "alpha", "l2", "num_epochs")
@@ -50,9 +125,6 @@ def _dvae_prior_config(config: Any, preset: Callable[[str], Mapping[str, Any]]) 
     config.method.prior_epochs = normal.get("num_epochs", config.train.num_epochs)
     config.method.prior_l2 = normal.get("l2", config.train.l2)
 
-
-_TCE_SCHEDULE = ("drop_rate", "num_gradual")
-_DENOISING_FIELDS = ("c1", "c2", "alpha", "mode")
 
 NORMAL = MethodCard(
     "normal",
@@ -77,7 +149,13 @@ NORMAL = MethodCard(
 WBPR = MethodCard(
     "wbpr",
     "WBPR",
-    config_fields=("popularity_exponent",),
+    fields={
+        "popularity_exponent": Field(
+            1.0,
+            "WBPR: negatives ∝ training popularity ** exponent",
+            space=Float(0.0, 1.0),
+        )
+    },
     preset_base="normal",
     # Exponent 0.25: 1.0 gives Recall@20 0.17 on Modcloth GMF (README).
     presets={("modcloth", "*"): {"popularity_exponent": 0.25}},
@@ -85,7 +163,7 @@ WBPR = MethodCard(
 TCE = MethodCard(
     "tce",
     "T-CE",
-    config_fields=_TCE_SCHEDULE,
+    fields=TCE_SCHEDULE,
     preset_base="normal",
     # ε_max from the DenoisingRec logs; Modcloth has 40 steps an epoch, so the drop rate
     # ramps up over 400 steps, not 30,000.
@@ -94,26 +172,78 @@ TCE = MethodCard(
         ("modcloth", "neumf"): {"drop_rate": 0.2, "num_gradual": 400},
     },
 )
-RCE = MethodCard("rce", "R-CE", config_fields=("beta",), preset_base="normal")
+RCE = MethodCard(
+    "rce",
+    "R-CE",
+    fields={"beta": Field(0.1, "R-CE: weight exponent β", space=Float(0.05, 1.0))},
+    preset_base="normal",
+)
 DCF = MethodCard(
     "dcf",
     "DCF",
-    config_fields=(*_TCE_SCHEDULE, "relabel_ratio", "co_lambda", "dcf_window"),
+    # T-CE's schedule plus its own r, σ² and window (the authors' defaults inside the spaces).
+    fields={
+        **TCE_SCHEDULE,
+        "relabel_ratio": Field(
+            0.05,
+            "DCF: r, the share of the dropped positives relabelled",
+            check=Range(0.0, 1.0, symbol="DCF's r"),
+            space=Float(0.0, 0.3),
+        ),
+        "co_lambda": Field(
+            1e-4,
+            "DCF: σ², the bound's variance (decays to 0 over the epochs)",
+            check=Range(low=0.0, symbol="DCF's σ²"),
+            space=Choice((0.0, 1e-4, 1e-2)),
+        ),
+        "dcf_window": Field(
+            3,
+            "DCF: W, the last visits each positive's mean loss is taken over",
+            check=PositiveInt(),
+            space=Choice((1, 3, 5)),
+        ),
+    },
     preset_base="normal",
     # dprec's choice, not the paper's: T-CE's Modcloth ε_max and ramp (DCF reuses its
     # schedule); r, σ² and W are the authors' code defaults.
     presets={("modcloth", "*"): {"drop_rate": 0.1, "num_gradual": 400}},
 )
+
+
+def _check_reliability_factors(values: Any) -> None:
+    low, high = values.factor_lower, values.factor_upper
+    if not 0.0 <= low <= high or high <= 0.0:
+        raise ConfigError(
+            "method.factor_lower and method.factor_upper (CrossDenoise's α ≤ β, β > 0) must "
+            f"satisfy 0 <= α <= β, got α={low}, β={high}"
+        )
+
+
 CROSSDENOISE = MethodCard(
     "crossdenoise",
     "CrossDenoise",
-    config_fields=("factor_lower", "factor_upper"),
+    # α in [0, 1] and β in [1, 2] can never cross in the tuner (α ≤ β is required); the
+    # authors' settings with β < 1 (e.g. (0.14, 0.4)) need --space.
+    fields={
+        "factor_lower": Field(
+            0.0,
+            "CrossDenoise: α, reliability of the highest-loss user/item",
+            space=Float(0.0, 1.0),
+        ),
+        "factor_upper": Field(
+            1.0,
+            "CrossDenoise: β, reliability of the lowest-loss user/item",
+            space=Float(1.0, 2.0),
+        ),
+    },
+    checks=(_check_reliability_factors,),
     preset_base="normal",
 )
 DPI = MethodCard(
     "dpi",
     "DPI",
-    config_fields=(*_DENOISING_FIELDS, "aux", "noise"),
+    fields={**DENOISING_FIELDS, **AUX_MODEL, **NOISE_MODEL},
+    checks=(_check_denoising_weights,),
     # PROTOCOL.md: (C1, C2, α, λ0, epochs) per (dataset, model); synthetic: one for all.
     presets={
         **paper_presets(
@@ -139,15 +269,20 @@ DPI = MethodCard(
 DVAE = MethodCard(
     "dvae",
     "DVAE",
-    config_fields=(
-        *_DENOISING_FIELDS,
-        "noise",
-        "prior_init",
-        "prior_seed_offset",
-        "prior_epochs",
-        "prior_l2",
-        "prior_cache_dir",
-    ),
+    fields={
+        **DENOISING_FIELDS,
+        **NOISE_MODEL,
+        "prior_init": Field(
+            "seed",
+            "DVAE f': 'seed' = own seed s1 (paper); 'copy' = f's init",
+            check=OneOf(PRIOR_INITS),
+        ),
+        "prior_seed_offset": Field(10_007, "s1 = seed + offset"),
+        "prior_epochs": Field(0, "epochs of f' pretraining; 0 = train.num_epochs"),
+        "prior_l2": Field(-1.0, "λ0 of f' pretraining; < 0 = train.l2"),
+        "prior_cache_dir": Field("", "'' = $DPREC_CACHE_DIR or ~/.cache/dprec/priors"),
+    },
+    checks=(_check_denoising_weights,),
     # PROTOCOL.md: (C1, C2, α, λ0, epochs) per (dataset, model); synthetic: one for all.
     presets={
         **paper_presets(
@@ -171,22 +306,9 @@ DVAE = MethodCard(
     complete_config=_dvae_prior_config,
 )
 
-# The registry's order: the order of `--help`, the reports and the tuner.
+# The built-in methods, in the registry's order: the order of `--help`, the reports and the
+# tuner (methods registered at run time follow them).
 CARDS: dict[str, MethodCard] = {
     card.name: card for card in (NORMAL, WBPR, TCE, RCE, DCF, CROSSDENOISE, DPI, DVAE)
 }
 METHOD_NAMES = tuple(CARDS)
-
-
-def unknown_method(name: str) -> ConfigError:
-    """The error for a method name no registry knows."""
-    return ConfigError(
-        f"method.name={name!r} is not one of {', '.join(METHOD_NAMES)}; set --config.method.name"
-    )
-
-
-def get_card(name: str) -> MethodCard:
-    """The card of the method called `name`; an unknown name is a `ConfigError`."""
-    if name not in CARDS:
-        raise unknown_method(name)
-    return CARDS[name]

@@ -41,6 +41,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dprec.methods import get_card, is_method, method_names
+from dprec.methods.fields import Choice, Float, Int
 from dprec.runs import rundir
 from dprec.sweeps import grid
 
@@ -65,92 +67,12 @@ class TrialFailed(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# Search spaces: method → {config key: distribution}
+# Search spaces: {config key: distribution}; a method's is the common space + its card's fields'
 
-
-@dataclasses.dataclass(frozen=True)
-class Choice:
-    """Categorical: one of `values`."""
-
-    values: tuple
-
-    def suggest(self, trial, key: str):
-        return trial.suggest_categorical(key, list(self.values))
-
-    def describe(self) -> Any:
-        return list(self.values)
-
-
-@dataclasses.dataclass(frozen=True)
-class Float:
-    """A float in [low, high], uniform or (log=True) log-uniform."""
-
-    low: float
-    high: float
-    log: bool = False
-
-    def suggest(self, trial, key: str):
-        return trial.suggest_float(key, self.low, self.high, log=self.log)
-
-    def describe(self) -> Any:
-        return {"low": self.low, "high": self.high, "log": self.log}
-
-
-@dataclasses.dataclass(frozen=True)
-class Int:
-    """An integer in [low, high] (every `step`-th)."""
-
-    low: int
-    high: int
-    step: int = 1
-
-    def suggest(self, trial, key: str):
-        return trial.suggest_int(key, self.low, self.high, step=self.step)
-
-    def describe(self) -> Any:
-        return {"low": self.low, "high": self.high, "step": self.step, "int": True}
-
-
-# λ0 (train.l2): categorical over the decades of the paper's grid; C1, C2 and α: the paper's grid.
+# λ0 (train.l2): categorical over the decades of the paper's grid; the learning rate log-uniform.
 L2_GRID = Choice((0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0))
 LEARNING_RATE = Float(1e-4, 1e-2, log=True)
-PAPER_C = Choice((1.0, 10.0, 100.0, 1000.0))
 COMMON = {"train.learning_rate": LEARNING_RATE, "train.l2": L2_GRID}
-DENOISING = {
-    **COMMON,
-    "method.c1": PAPER_C,
-    "method.c2": PAPER_C,
-    "method.alpha": Choice((0.0, 0.5, 1.0)),
-}
-SPACES: dict[str, dict[str, Any]] = {
-    "normal": COMMON,
-    "wbpr": {**COMMON, "method.popularity_exponent": Float(0.0, 1.0)},
-    # num_gradual in steps: from Modcloth's 400 (40 steps an epoch) to the paper's 30,000.
-    "tce": {
-        **COMMON,
-        "method.drop_rate": Float(0.05, 0.4),
-        "method.num_gradual": Choice((100, 400, 1000, 3000, 10_000, 30_000)),
-    },
-    "rce": {**COMMON, "method.beta": Float(0.05, 1.0)},
-    # DCF: T-CE's schedule plus its own r, σ² and window (the authors' defaults inside).
-    "dcf": {
-        **COMMON,
-        "method.drop_rate": Float(0.05, 0.4),
-        "method.num_gradual": Choice((100, 400, 1000, 3000, 10_000, 30_000)),
-        "method.relabel_ratio": Float(0.0, 0.3),
-        "method.co_lambda": Choice((0.0, 1e-4, 1e-2)),
-        "method.dcf_window": Choice((1, 3, 5)),
-    },
-    # CrossDenoise: α in [0, 1] and β in [1, 2] can never cross (α ≤ β is required); the
-    # authors' settings with β < 1 (e.g. (0.14, 0.4)) need --space.
-    "crossdenoise": {
-        **COMMON,
-        "method.factor_lower": Float(0.0, 1.0),
-        "method.factor_upper": Float(1.0, 2.0),
-    },
-    "dpi": DENOISING,
-    "dvae": DENOISING,
-}
 
 
 def parse_space(text: str) -> dict[str, Any]:
@@ -201,10 +123,15 @@ def _scalar(value: Any) -> bool:
 
 
 def method_space(method: str) -> dict[str, Any]:
-    """The table's space of `method`; an unknown method is an error."""
-    if method not in SPACES:
-        raise TuneError(f"unknown method {method!r}; dprec-tune knows {', '.join(SPACES)}")
-    return dict(SPACES[method])
+    """`COMMON` + the spaces of the fields of `method`'s card (in the card's order; a field
+    without a space stays fixed); an unknown method is an error."""
+    if not is_method(method):
+        raise TuneError(f"unknown method {method!r}; dprec-tune knows {', '.join(method_names())}")
+    fields = get_card(method).fields
+    return {
+        **COMMON,
+        **{f"method.{name}": f.space for name, f in fields.items() if f.space is not None},
+    }
 
 
 def describe_space(space: Mapping[str, Any]) -> dict[str, Any]:
