@@ -108,7 +108,13 @@ class TrainSpec:
     batch_size: int = 2048
     num_negatives: int = 1
     learning_rate: float = 1e-3
-    l2: float = 0.1  # λ0: loss += λ0 · ½ · ‖θ_f‖² / n_users, every step
+    l2: float = 1e-3  # λ0, the weight of the L2 term; its rule is `l2_rule`
+    # batch: λ0 · ½ · the squared norm of the parameters each example of the batch reads (its
+    # user and item rows, the shared weights), reduced like the data term (positive mean +
+    # negative mean), so λ0 means the same on every dataset; paper: λ0 · ½ · ‖θ_f‖² / n_users
+    # on every parameter every step (the authors' code: its strength grows with the rows per
+    # user, kept for the paper's presets).
+    l2_rule: str = "batch"
     # dense: Adam and the L2 term on every parameter every step (the paper); lazy (scale
     # mode): for MF/GMF/NeuMF roles, the L2 term and Adam on the user/item rows a batch
     # touches only (dprec.lazy_rows); other rows keep their values and moments.
@@ -117,9 +123,13 @@ class TrainSpec:
     # time, so that saving costs at most about a tenth of the run.
     checkpoint_every: int = 0
     shard_tables: bool = False  # split user/item tables (and Adam moments) by rows over devices
+    # Stop a run once the collapse guard is sure it collapsed (dprec.evaluation.health); by
+    # default the guard only reports it (results.json "health", one line at the end).
+    stop_on_collapse: bool = False
 
 
 UPDATE_MODES = ("dense", "lazy")
+L2_RULES = ("batch", "paper")
 DENOISING_MODES = ("alternate", "dp", "dn")
 PRIOR_INITS = ("seed", "copy")
 
@@ -190,6 +200,10 @@ class EvalSpec:
     select_metric: str = ""  # validation metric that picks the best epoch; '' = recall@max(ks)
     valid_set: str = "clean"  # clean | noisy validation interactions
     test_every_epoch: bool = False  # also log the clean test (paper view) each epoch (Figure 3)
+    # Reference recommenders fitted once per run, tuned on validation, tested beside the model
+    # (`dprec.references`, rows `{name}_paper` / `{name}_warm`); () = none. Popularity's rows
+    # are part of the results contract and computed whatever this lists.
+    references: tuple[str, ...] = ("popularity", "itemknn", "rp3beta", "ease", "ials")
 
     @property
     def selection_metric(self) -> str:

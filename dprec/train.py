@@ -16,6 +16,7 @@ from importlib import metadata
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import tqdm
@@ -27,12 +28,13 @@ from dprec.data.dataset import InteractionData, check_ks_against_data
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
 from dprec.errors import TrainingError, UserInputError
-from dprec.evaluation import noise_scores
+from dprec.evaluation import health, noise_scores
 from dprec.evaluation.views import Evaluator, create_evaluator
 from dprec.graph.adjacency import Graph, build_graph_arrays, put_graph
 from dprec.methods import get_method
 from dprec.methods.base import Method
 from dprec.methods.roles import Roles
+from dprec.references.names import REFERENCE_LABELS
 from dprec.runs import rundir
 from dprec.runs.checkpoint import CheckpointMeta, RunCheckpoints
 from dprec.runs.lock import WorkdirBusy, workdir_lock
@@ -59,6 +61,27 @@ def versions() -> dict[str, str]:
 def check_spec_against_data(spec: RunSpec, data: InteractionData) -> None:
     """Checks that need the data: every K must be at most the number of items."""
     check_ks_against_data(spec.eval.ks, data)
+
+
+def versus_references(test: dict[str, Any], metric: str, view: str = "paper") -> str:
+    """One line: the model's test `metric` against the best reference row of the same view."""
+    model = test[view][metric]
+    rows = {
+        key.removesuffix(f"_{view}"): row[metric]
+        for key, row in test.items()
+        if key.endswith(f"_{view}") and key != f"random_{view}" and row.get(metric) is not None
+    }
+    if not rows or model is None:
+        return f"{metric} {model}: no reference row to compare with"
+    best = max(rows, key=rows.get)
+    label = REFERENCE_LABELS.get(best, best)
+    verdict = "above" if model > rows[best] else "BELOW" if model < rows[best] else "equal to"
+    return (
+        f"{view} {metric} {model:.4f} is {verdict} the best reference, {label} "
+        f"{rows[best]:.4f} ({(model / rows[best] - 1) * 100:+.1f} %)"
+        if rows[best]
+        else f"{view} {metric} {model:.4f}; the best reference, {label}, scores 0"
+    )
 
 
 def format_metrics(values: dict[str, Any]) -> str:
@@ -208,6 +231,8 @@ class _Progress:
     epoch_seconds: list[float]
     eval_seconds: list[float]
     first_epoch: int = 1
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the guard's
+    stopped: health.Health | None = None  # a collapse that stopped the run (stop_on_collapse)
 
 
 @dataclasses.dataclass
@@ -237,7 +262,14 @@ def _resume(setup: Setup, checkpoints: RunCheckpoints | None, log_prefix: str) -
         valid=meta.best_valid,
         params=best_params if meta.best_epoch else None,
     )
-    return _Progress(state, best, meta.epoch_seconds, meta.eval_seconds, first_epoch=done + 1)
+    return _Progress(
+        state,
+        best,
+        meta.epoch_seconds,
+        meta.eval_seconds,
+        first_epoch=done + 1,
+        history=meta.history,
+    )
 
 
 def _save(checkpoints: RunCheckpoints, epoch: int, progress: _Progress, fingerprint: str):
@@ -249,6 +281,7 @@ def _save(checkpoints: RunCheckpoints, epoch: int, progress: _Progress, fingerpr
         epoch_seconds=progress.epoch_seconds,
         eval_seconds=progress.eval_seconds,
         data_fingerprint=fingerprint,
+        history=progress.history,
     )
     best_params = progress.state.params if best.params is None else best.params
     checkpoints.save(epoch, progress.state, best_params, meta)
@@ -310,6 +343,23 @@ class _checkpoint_policy:  # noqa: N801 (used like a function)
         self._save_seconds = self._saved_at - self._save_started
 
 
+@jax.jit
+def _root_mean_square(params: Any) -> jax.Array:
+    """The root mean square of every entry of `params`: the size the collapse guard follows."""
+    leaves = jax.tree.leaves(params)
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in leaves) / sum(x.size for x in leaves))
+
+
+def _health(spec: RunSpec, history: list[dict[str, Any]], stop: bool = False):
+    judge = health.stop_now if stop else health.check
+    return judge(
+        history,
+        spec.eval.selection_metric,
+        l2=spec.train.l2,
+        learning_rate=spec.train.learning_rate,
+    )
+
+
 def _run_epoch(setup: Setup, progress: _Progress, epoch: int) -> dict[str, Any]:
     """Train and validate one epoch; updates `progress` and returns the epoch's record."""
     spec, evaluator = setup.spec, setup.evaluator
@@ -325,6 +375,15 @@ def _run_epoch(setup: Setup, progress: _Progress, epoch: int) -> dict[str, Any]:
     if spec.eval.test_every_epoch:
         extra["test_paper"] = evaluator.test_paper(progress.state.params["target"])
     value = valid[spec.eval.selection_metric]
+    target_rms = float(_root_mean_square(progress.state.params["target"]))
+    progress.history.append(
+        {
+            "epoch": epoch,
+            "loss": logs["loss"],
+            "target_rms": target_rms,
+            "valid": {spec.eval.selection_metric: value},
+        }
+    )
     if value is not None and value > progress.best.value:
         # Copy: the next epoch donates the state's buffers.
         params = jax.tree.map(lambda x: x.copy(), progress.state.params)
@@ -335,6 +394,7 @@ def _run_epoch(setup: Setup, progress: _Progress, epoch: int) -> dict[str, Any]:
         **logs,
         "valid": valid,
         **extra,
+        "target_rms": target_rms,
         "epoch_seconds": progress.epoch_seconds[-1],
         "eval_seconds": progress.eval_seconds[-1],
     }
@@ -347,13 +407,15 @@ def _results(setup: Setup, progress: _Progress, start: float) -> tuple[dict[str,
     if best.params is None:  # no validation user: fall back to the last epoch
         valid = evaluator.validate(state.params["target"])
         best = Best(epoch=spec.train.num_epochs, valid=valid, params=state.params)
+    verdict = _health(spec, progress.history)
     results = {
         "best_epoch": best.epoch,
-        "epochs_run": spec.train.num_epochs,
+        "epochs_run": progress.history[-1]["epoch"] if progress.history else spec.train.num_epochs,
         "test": evaluator.test(best.params["target"]),
         "test_last": evaluator.test(state.params["target"]),
         "valid": best.valid,
         "selection_metric": spec.eval.selection_metric,
+        "health": verdict.to_dict(),
         "seed": spec.seed,
         "data_fingerprint": data.fingerprint,
         "timing": {
@@ -401,11 +463,16 @@ def fit(
         if on_epoch:
             on_epoch(record)
         stopping = stop is not None and stop.requested()
-        if checkpoints is not None and checkpoint_due(epoch, force=stopping):
+        if spec.train.stop_on_collapse:
+            progress.stopped = _health(spec, progress.history, stop=True)
+        if checkpoints is not None and checkpoint_due(epoch, force=stopping or progress.stopped):
             _save(checkpoints, epoch, progress, data.fingerprint)
             checkpoint_due.saved()
         if stopping:
             raise RunStopped(stop.signum or signal.SIGTERM, epoch)
+        if progress.stopped is not None:
+            _log.warning("%sstopping: %s", log_prefix, progress.stopped.line())
+            break
     results, best = _results(setup, progress, start)
     return FitResult(results=results, setup=setup, best_params=best.params, state=progress.state)
 
@@ -540,6 +607,7 @@ def _finish(
         results["interpretation"] = noise_scores.summarize_table(table)
         if writer:
             noise_scores.write_table(table, writer.path)
+    results["reference_settings"] = fitted.setup.evaluator.reference_settings
     results["timing"]["total_seconds"] = time.perf_counter() - start
     test = results["test"]
     _log.info(
@@ -549,6 +617,10 @@ def _finish(
         format_metrics(test["warm"]),
         format_metrics(test["popularity_paper"]),
     )
+    _log.info("%s", versus_references(test, f"recall@{max(spec.eval.ks)}"))
+    verdict = health.Health.from_dict(results["health"])
+    if verdict.collapsed:
+        _log.warning("%s", verdict.line())
     if writer:
         writer.write_results(results, rundir.results_table(results, spec.eval.ks))
         _log.info(

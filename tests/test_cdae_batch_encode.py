@@ -148,6 +148,7 @@ def _full_encode_roles(roles: Roles) -> Roles:
 def _loss_and_grads(method, spec, roles, state, batch, graph):
     regularizer = make_regularizer(
         spec.model.name,
+        rule=spec.train.l2_rule,
         lambda0=spec.train.l2,
         n_users=graph.n_users,
         norm_scale=method.norm_l2_scale(spec),
@@ -251,7 +252,7 @@ def test_lazy_norm_term_covers_the_touched_rows_of_v(data):
     setup, state = _setup(spec, data)
     params = state.params["target"]
     batch = _batch(setup)
-    regularizer = make_regularizer("cdae", lambda0=0.3, n_users=data.n_users)
+    regularizer = make_regularizer("cdae", rule="paper", lambda0=0.3, n_users=data.n_users)
     view = loss_view(params, get_method("normal").lazy_tables(spec)["target"], batch)
     touched = np.asarray(batch["touched_users"])
     v = np.asarray(params["user_embedding"]["embedding"])[touched[touched < data.n_users]]
@@ -261,4 +262,4 @@ def test_lazy_norm_term_covers_the_touched_rows_of_v(data):
         if "user_embedding" not in jax.tree_util.keystr(path)
     ]
     expected = 0.3 * (np.linalg.norm(v) + sum(np.linalg.norm(x) for x in others))
-    np.testing.assert_allclose(float(regularizer(view)), expected, rtol=1e-5)
+    np.testing.assert_allclose(float(regularizer(view, batch)), expected, rtol=1e-5)

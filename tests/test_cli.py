@@ -9,13 +9,14 @@ import sys
 import pytest
 from conftest import REPO
 
+# The tiny template's references (configs/tiny.py leaves out iALS: its grid is the slowest).
+TINY_REFERENCES = ("popularity", "itemknn", "rp3beta", "ease")
 VIEWS = (
     "paper",
     "warm",
     "cold",
     "noisy",
-    "popularity_paper",
-    "popularity_warm",
+    *(f"{name}_{view}" for name in TINY_REFERENCES for view in ("paper", "warm")),
     "random_paper",
     "random_warm",
 )

@@ -125,7 +125,9 @@ def test_gradient_routing(setup):
 
     def grads(**changes):
         method = dataclasses.replace(spec.method, **changes)
-        regularizer = make_regularizer(spec.model.name, lambda0=0.1, n_users=data.n_users)
+        regularizer = make_regularizer(
+            spec.model.name, rule=spec.train.l2_rule, lambda0=0.1, n_users=data.n_users
+        )
         loss_fn = make_denoising_loss(roles, method, regularizer, reference_role="aux")
         rng = jax.random.key(3)
         return jax.grad(lambda p: loss_fn(p, {}, batches[0], None, rng, DP)[0])(trainable)

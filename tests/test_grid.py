@@ -24,8 +24,9 @@ GRID_ARGS = [
 
 
 def complete(run_dir, valid=None):
-    """Make `run_dir` a complete run (results.json with validation metrics)."""
+    """Make `run_dir` a finished run (config.json, results.json with validation metrics)."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps({"seed": 0, "method": {"name": "dpi"}}))
     results = {"best_epoch": 3, "valid": valid or {"recall@20": 0.1}, "test": {}}
     (run_dir / "results.json").write_text(json.dumps(results))
 
@@ -130,7 +131,10 @@ def test_execute_runs_pending_in_parallel_and_reports_failures(tmp_path, monkeyp
     assert "skipped c1=100,seed=0 (results.json exists)" in printed
     assert any(line.startswith("done c1=1,seed=0 rc=0 ") for line in printed)
     assert any(line.startswith("FAILED c1=10,seed=0 rc=3 ") for line in printed)
-    assert printed[-1] == "grid: 3 runs: 1 done, 1 skipped, 1 failed (c1=10,seed=0)"
+    assert printed[-2] == "grid: 3 runs: 1 done, 1 skipped, 1 failed (c1=10,seed=0)"
+    assert printed[-1] == (
+        f"wrote {out / 'grid.json'}, 2 logs in {out / 'logs'} and the run directories {out}/NAME"
+    )
     assert (out / "c1=1,seed=0" / "results.json").is_file()
     assert (out / "logs" / "c1=1,seed=0.log").read_text() == "trained\n"
     index = json.loads((out / "grid.json").read_text())
@@ -186,7 +190,10 @@ def make_grid_dir(tmp_path):
 
 
 def test_select_best(tmp_path):
-    runs = grid.load_runs(make_grid_dir(tmp_path))
+    directory = make_grid_dir(tmp_path)
+    (directory / "no-config").mkdir()  # results.json without config.json: not a finished run
+    (directory / "no-config" / "results.json").write_text(json.dumps({"valid": {}}))
+    runs = grid.load_runs(directory)
     assert [run["name"] for run in runs] == ["c1=1,seed=0", "c1=10,seed=0", "c1=100,seed=0"]
     assert grid.select_best(runs, "recall@20")["name"] == "c1=10,seed=0"  # tie: name order
     assert grid.select_best(runs, "ndcg@20")["name"] == "c1=1,seed=0"

@@ -71,7 +71,9 @@ def _gmf_step_inputs(l2):
     spec = ModelSpec(name="gmf", embed_dim=4, init_std=0.3)
     graphdef, params = init_model(spec, N_USERS, N_ITEMS, jax.random.key(0))
     score = make_score_fns(graphdef)
-    loss_fn = make_normal_loss(score, make_regularizer("gmf", lambda0=l2, n_users=N_USERS))
+    loss_fn = make_normal_loss(
+        score, make_regularizer("gmf", rule="paper", lambda0=l2, n_users=N_USERS)
+    )
     optimizer = optax.adam(0.05)
     users, pos, neg, mask = _batches()
     arrays = {"users": users, "pos_items": pos, "neg_items": neg, "mask": mask}
@@ -139,7 +141,7 @@ def test_lazy_step_touches_only_batch_rows_and_matches_dense_adam_there():
 def test_touched_row_l2_is_the_penalty_of_the_batch_rows():
     params, _, _, batches = _gmf_step_inputs(l2=0.0)
     batch = batches[0]
-    regularizer = make_regularizer("gmf", lambda0=0.3, n_users=N_USERS)
+    regularizer = make_regularizer("gmf", rule="paper", lambda0=0.3, n_users=N_USERS)
     view = lazy_rows.loss_view(params, row_tables("gmf"), batch)
     users, items = _rows(batch)
     squares = (
@@ -148,7 +150,9 @@ def test_touched_row_l2_is_the_penalty_of_the_batch_rows():
         + np.sum(np.square(np.asarray(params["predict"]["kernel"])))
         + np.sum(np.square(np.asarray(params["predict"]["bias"])))
     )
-    np.testing.assert_allclose(float(regularizer(view)), 0.3 * 0.5 * squares / N_USERS, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(regularizer(view, batch)), 0.3 * 0.5 * squares / N_USERS, rtol=1e-5
+    )
 
 
 def test_role_tables_only_for_row_local_models():
@@ -191,6 +195,7 @@ def test_lazy_training_learns_and_leaves_unseen_users_untouched(tiny_config, mod
     tiny_config.method.name = "dpi"
     tiny_config.train.updates = "lazy"
     tiny_config.train.num_epochs = 15 if model == "gmf" else 3
+    tiny_config.train.learning_rate = 0.01  # 15 tiny epochs: enough to learn at this rate
     tiny_config.data.synthetic.n_users = 400
     tiny_config.data.n_users = 420  # ids kept: users 400..419 never interact
     spec = run_spec_from_config(tiny_config)

@@ -165,7 +165,9 @@ def _full_encode_roles(roles: Roles) -> Roles:
 
 
 def _loss_and_grads(method, spec, roles, state, batch, graph):
-    regularizer = make_regularizer(spec.model.name, lambda0=spec.train.l2, n_users=graph.n_users)
+    regularizer = make_regularizer(
+        spec.model.name, rule=spec.train.l2_rule, lambda0=spec.train.l2, n_users=graph.n_users
+    )
     loss_fn = method.make_loss(spec, roles, regularizer)
     rng = jax.random.fold_in(state.rng, state.step)
     args = (state.params, state.frozen, batch, graph, rng, state.step)

@@ -50,16 +50,18 @@ def test_table_target_gives_the_planted_logits():
 
 def test_dcf_loss_drops_and_relabels_by_hand():
     """ε = 0.5, r = 0.5, σ² = 0: of 6 valid examples the 3 negatives (rank score 0) are kept,
-    the lowest-loss positive (logit 2) is dropped, the two others are relabelled as 0."""
+    the lowest-loss positive (logit 2) is dropped, the two others are relabelled as 0. The loss
+    is normal training's scale: the mean over the kept and relabelled positives plus the mean
+    over the negatives."""
     params, batch = batch_and_table()
     spec = MethodSpec(name="dcf", drop_rate=0.5, num_gradual=1, relabel_ratio=0.5, co_lambda=0.0)
-    loss_fn = dcf_method.make_dcf_loss(TABLE_TARGET, lambda p: 0.0, spec)
+    loss_fn = dcf_method.make_dcf_loss(TABLE_TARGET, lambda p, batch: 0.0, spec)
     state = dcf_method.DCFState(
         history=dcf.init_history(3, window=2), epoch=jnp.zeros((), jnp.int32), variance=0.0
     )
     loss, (logs, new_state) = loss_fn(params, {}, batch, None, None, 1, state)
     kept_negatives = softplus(-1.0) + softplus(0.0) + softplus(1.0)
-    expected = (kept_negatives + softplus(-1.0) + softplus(-3.0)) / 5
+    expected = (softplus(-1.0) + softplus(-3.0)) / 2 + kept_negatives / 3
     assert float(loss) == pytest.approx(expected, rel=1e-5)
     assert float(logs["relabelled"]) == pytest.approx(2 / 3)
     history = new_state.history
@@ -97,7 +99,7 @@ def test_dcf_end_epoch_advances_t_and_decays_the_variance(tiny_config):
 
 def test_crossdenoise_loss_weights_the_positives_by_hand():
     params, batch = batch_and_table()
-    loss_fn = crossdenoise_method.make_crossdenoise_loss(TABLE_TARGET, lambda p: 0.0)
+    loss_fn = crossdenoise_method.make_crossdenoise_loss(TABLE_TARGET, lambda p, batch: 0.0)
     state = crossdenoise_method.CrossDenoiseState(
         losses=crossdenoise.init_entity_losses(4, 4, 3),
         weights=jnp.array([0.5, 2.0, 1.0]),

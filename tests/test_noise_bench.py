@@ -2,6 +2,8 @@
 
 import csv
 import itertools
+import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,46 @@ def test_the_report_auc_of_a_known_good_score_is_high():
     score[flipped] = rng.permutation(score[flipped])
     auc = noise_scores.summarize_table(table.assign(probability=score))["noise_detection_auc"]
     assert 0.9 < auc < 1.0
+
+
+def bench_run(path, seed, recall, auc):
+    """A finished grid run of the bench: recall@20 and ndcg@20 = recall / 2 in every view."""
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"seed": seed, "method": {"name": "normal"}}))
+    row = {"recall@20": recall, "ndcg@20": recall / 2, "users": 10}
+    popularity = {"recall@20": 0.25, "ndcg@20": 0.1, "users": 10}
+    test = {"paper": row, "warm": row, "popularity_paper": popularity}
+    results = {"test": test, "interpretation": {"noise_detection_auc": auc}, "seed": seed}
+    (path / "results.json").write_text(json.dumps(results))
+
+
+def test_collect_reads_the_seed_runs_and_writes_one_table(tmp_path, capsys):
+    """Two seeds (R@20 0.2 and 0.4, AUC 0.6 and 0.8) and one unreadable run (skipped, warned):
+    mean ± sample std over the seeds; the popularity row from the runs' popularity_paper."""
+    combo = tmp_path / "runs" / "uniform-0.2" / "normal"
+    bench_run(combo / "seed=0", 0, 0.2, 0.6)
+    bench_run(combo / "seed=1", 1, 0.4, 0.8)
+    bench_run(combo / "seed=2", 2, 0.9, 0.9)
+    (combo / "seed=2" / "results.json").write_text("{")
+    rows = noise_bench.collect(tmp_path, "uniform", 0.2, ["normal"], tuned=False)
+    assert "seed=2/results.json" in capsys.readouterr().err
+    stats = {(row[2], row[4], row[5]): row[6:] for row in rows}
+    assert stats[("normal", "recall@20", "paper")] == pytest.approx([0.3, math.sqrt(0.02), 2])
+    assert stats[("normal", "ndcg@20", "warm")] == pytest.approx([0.15, math.sqrt(0.005), 2])
+    assert stats[("normal", "auc", "train")] == pytest.approx([0.7, math.sqrt(0.02), 2])
+    assert stats[("popularity", "recall@20", "paper")] == pytest.approx([0.25, 0.0, 1])
+    lines = noise_bench.markdown(rows, ["normal"], "header").splitlines()
+    assert lines[2:6] == [
+        "### uniform noise, rate 0.2",
+        "",
+        "| method | R@20 all | N@20 all | R@20 warm | N@20 warm | noise AUC |",
+        "|---|---|---|---|---|---|",
+    ]
+    assert lines[6] == (
+        "| Normal (AUC: σ(f)) | **0.3000 ± 0.1414** | 0.1500 ± 0.0707 | 0.3000 ± 0.1414"
+        " | 0.1500 ± 0.0707 | 0.7000 ± 0.1414 |"
+    )
+    assert lines[7] == "| Popularity (AUC: inverse popularity) | 0.2500 | 0.1000 | – | – | – |"
 
 
 @pytest.mark.slow

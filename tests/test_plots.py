@@ -217,6 +217,19 @@ def test_heatmap_fixed_key_and_test_split(grid_dir):
     np.testing.assert_allclose(heat.values, [[0.3]])
 
 
+def test_heatmap_reads_grid_runs_with_read_run(grid_dir):
+    """A listed run whose results.json is unreadable, or that has no config.json, is the one
+    line of `dprec.runs.finished.read_run`."""
+    run_dir = grid_dir / "c1=1,c2=1,alpha=0,seed=0"
+    (run_dir / "results.json").write_text("{")
+    with pytest.raises(UserInputError, match="cannot read .*alpha=0,seed=0/results.json"):
+        plots.heatmap_matrix(grid_dir)
+    (run_dir / "results.json").write_text(json.dumps({"valid": {"recall@20": 0.1}}))
+    (run_dir / "config.json").unlink()
+    with pytest.raises(UserInputError, match="has no config.json: not a run directory"):
+        plots.heatmap_matrix(grid_dir)
+
+
 def test_heatmap_figure_annotates_every_cell(grid_dir):
     figure = plots.heatmap_figure(plots.heatmap_matrix(grid_dir))
     texts = [text.get_text() for text in figure.axes[0].texts]

@@ -132,12 +132,9 @@ def test_a_new_run_never_overwrites_finished_results_without_checkpoints(finishe
 
 
 def _tiny_config():
-    config = build_config()
-    config.data.synthetic.n_users = 300
-    config.data.synthetic.n_items = 80
-    config.train.num_epochs = 3
-    config.train.batch_size = 256
-    return config
+    from dprec.config.templates.tiny import get_config  # what the CLI's configs/tiny.py gives
+
+    return get_config(None)
 
 
 # --- 2. non-finite settings and a diverging loss ---------------------------------------------
@@ -199,8 +196,23 @@ def test_blank_ids_are_counted_in_the_summary():
         frame_with_blank_ids(), table_spec(max_dropped_fraction=0.05), source="x.csv"
     )
     assert data.dropped_rows == 30
-    assert len(data.train) + len(data.valid) + len(data.test) <= 970
-    assert data.summary().endswith("dropped 30 rows with a blank or NaN user/item id")
+    kept = len(data.train) + len(data.valid) + len(data.test)
+    assert kept + data.duplicate_rows == 970  # every row with both ids: kept or a repeat
+    assert "; dropped 30 rows with a blank or NaN user/item id" in data.summary()
+
+
+def test_repeated_pairs_are_counted_in_the_summary():
+    """Three copies of one pair and two of another: three repeats dropped, the first kept."""
+    frame = pd.DataFrame(
+        {
+            "user": [f"u{u}" for u in range(60)] + ["u0", "u0", "u1"],
+            "item": [f"i{u % 7}" for u in range(60)] + ["i0", "i0", "i1"],
+        }
+    )
+    data = build_interaction_data(frame, table_spec(), source="x.csv")
+    assert data.duplicate_rows == 3
+    assert len(data.train) + len(data.valid) + len(data.test) == 60
+    assert data.summary().endswith("; dropped 3 repeated (user, item) rows (kept the first)")
 
 
 def test_too_many_blank_ids_is_an_error_naming_the_threshold():

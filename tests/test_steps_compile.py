@@ -16,6 +16,9 @@ from dprec.data.registry import load_dataset
 @pytest.fixture(scope="module")
 def neumf_setup():
     config = build_config("model=neumf,method=normal")
+    # The paper's L2 rule: a dense term over every row each step, whose update XLA:CPU copies
+    # the tables for without the option (the "batch" rule reads a batch's rows only).
+    config.train.l2_rule = "paper"
     config.data.synthetic.n_users = 500
     config.data.synthetic.n_items = 200
     config.train.batch_size = 256

@@ -15,9 +15,11 @@ from dprec.config.presets import MODELS
 from dprec.errors import ConfigError
 from dprec.methods import check_method_name, get_card, is_method, method_fields
 from dprec.metrics import metric_names
+from dprec.references.names import check_reference_names
 from dprec.specs import (
     CLEAN_RULES,
     DATA_FORMATS,
+    L2_RULES,
     PROPAGATION_DTYPES,
     SPLIT_KINDS,
     TRAIN_TRUTHS,
@@ -181,6 +183,7 @@ def validate_run_spec(spec: RunSpec) -> None:
         )
     _one_of(spec.eval.valid_set, VALID_SETS, "eval.valid_set")
     _one_of(spec.train.updates, UPDATE_MODES, "train.updates")
+    _one_of(spec.train.l2_rule, L2_RULES, "train.l2_rule")
     if is_method(spec.method.name):  # an unknown name is `validate_names`'s error
         get_card(spec.method.name).check(spec.method)  # the method's own fields' ranges
     if len(spec.data.split_ratios) != 3 or any(r < 0 for r in spec.data.split_ratios):
@@ -197,13 +200,15 @@ def validate_run_spec(spec: RunSpec) -> None:
         raise ConfigError(
             f"train.checkpoint_every must be an integer >= 0 (0 = by time), got {every!r}"
         )
-    if not isinstance(spec.train.shard_tables, bool):
-        raise ConfigError(
-            f"train.shard_tables must be True or False, got {spec.train.shard_tables!r}"
-        )
+    for flag in ("shard_tables", "stop_on_collapse"):
+        if not isinstance(getattr(spec.train, flag), bool):
+            raise ConfigError(
+                f"train.{flag} must be True or False, got {getattr(spec.train, flag)!r}"
+            )
     _positive_int(spec.model.embed_dim, "model.embed_dim")
     _one_of(spec.model.propagation_dtype, PROPAGATION_DTYPES, "model.propagation_dtype")
     _positive_int(spec.eval.chunk_size, "eval.chunk_size")
+    check_reference_names(spec.eval.references)
     if not spec.eval.ks:
         raise ConfigError("eval.ks is empty; give at least one cut-off, e.g. --config.eval.ks=5,20")
     for k in spec.eval.ks:

@@ -54,6 +54,7 @@ class InteractionData:
     user_ids: np.ndarray
     item_ids: np.ndarray
     dropped_rows: int = 0  # input rows without a usable user or item id
+    duplicate_rows: int = 0  # repeated (user, item) rows dropped (the first one is kept)
     # data.train_truth=clean (the oracle): the training rows before only the truly clean ones
     # were kept; 0 = not restricted.
     train_rows_before_truth: int = 0
@@ -86,6 +87,11 @@ class InteractionData:
             + (
                 f"; dropped {self.dropped_rows} rows with a blank or NaN user/item id"
                 if self.dropped_rows
+                else ""
+            )
+            + (
+                f"; dropped {self.duplicate_rows} repeated (user, item) rows (kept the first)"
+                if self.duplicate_rows
                 else ""
             )
             + (
@@ -207,6 +213,7 @@ def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> 
     clean_only = labels == splits.CLEAN_TEST if labels is not None else np.zeros(len(frame), bool)
     extra = frame[clean_only].drop_duplicates(subset=["user", "item"], keep="first")
     keep = ~frame[~clean_only].duplicated(subset=["user", "item"], keep="first").to_numpy()
+    duplicates = int((~keep).sum()) + int(clean_only.sum()) - len(extra)
     frame = frame[~clean_only][keep]
     part = (
         labels[~clean_only][keep]
@@ -244,6 +251,7 @@ def build_interaction_data(frame: pd.DataFrame, spec: DataSpec, source: str) -> 
         user_ids=user_ids,
         item_ids=item_ids,
         dropped_rows=dropped,
+        duplicate_rows=duplicates,
         train_rows_before_truth=int(train.sum()) if spec.train_truth == "clean" else 0,
     )
     for name in ("train", "valid", "test", "test_clean"):

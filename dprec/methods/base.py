@@ -198,6 +198,7 @@ class Method:
         """The method's train step: its loss, its phase roles and its lazy tables."""
         regularizer = make_regularizer(
             spec.model.name,
+            rule=spec.train.l2_rule,
             lambda0=spec.train.l2,
             n_users=n_users,
             norm_scale=self.norm_l2_scale(spec),

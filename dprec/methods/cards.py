@@ -143,7 +143,6 @@ NORMAL = MethodCard(
         ("adressa", "neumf"): {"l2": 1.0, "num_epochs": 10},
         ("adressa", "cdae"): {"l2": 1.0, "num_epochs": 50},
         ("adressa", "lightgcn"): {"l2": 0.01, "num_epochs": 15},
-        ("synthetic", "*"): {"l2": 0.01},
     },
 )
 WBPR = MethodCard(
@@ -263,7 +262,7 @@ DPI = MethodCard(
             }
         ),
         # C1 = C2 suits the synthetic data's dense, heavily corrupted interactions (README).
-        ("synthetic", "*"): {"c1": 10.0, "c2": 10.0, "alpha": 0.0, "l2": 0.01},
+        ("synthetic", "*"): {"c1": 10.0, "c2": 10.0, "alpha": 0.0},
     },
 )
 DVAE = MethodCard(
@@ -301,7 +300,7 @@ DVAE = MethodCard(
                 ("adressa", "lightgcn"): (1000.0, 10.0, 0.5, 0.01, 15),
             }
         ),
-        ("synthetic", "*"): {"c1": 10.0, "c2": 10.0, "alpha": 1.0, "l2": 0.01},
+        ("synthetic", "*"): {"c1": 10.0, "c2": 10.0, "alpha": 1.0},
     },
     complete_config=_dvae_prior_config,
 )

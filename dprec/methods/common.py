@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from dprec.lazy_rows import RowSubset, loss_view
-from dprec.models import L2_KIND, ScoreFns
-from dprec.objectives.reduce import l2_penalty, tensor_norm_penalty
+from dprec.models import L2_KIND, ScoreFns, l2_row_tables
+from dprec.objectives.reduce import batch_l2_penalty, l2_penalty, tensor_norm_penalty
 
 # users [B], pos_items [B], neg_items [B, n_neg], mask [B]; in the lazy update mode also
 # touched_users, touched_items and local_* (dprec.data.touched); for batch-encoded models
@@ -22,7 +22,8 @@ LossFn = Callable[
     [dict[str, Any], dict[str, Any], Batch, Any, jax.Array, Any],
     tuple[jax.Array, dict[str, jax.Array]],
 ]
-Regularizer = Callable[[Any], jax.Array]
+# regularizer(params, batch) -> []: the target's L2 term (`make_regularizer`)
+Regularizer = Callable[[Any, Batch], jax.Array]
 
 
 def pair_logits(
@@ -58,13 +59,53 @@ def pair_logits(
     return pos, neg.reshape(neg_items.shape)
 
 
+def _batch_rows(params: Any, batch: Batch) -> tuple[Any, jax.Array, jax.Array, jax.Array]:
+    """(parameters, users `[B]`, positive items `[B]`, negative items `[B, n_neg]`): global ids
+    on whole tables, or the batch's local ids on a `RowSubset` (lazy mode)."""
+    if isinstance(params, RowSubset):
+        local = (batch["local_users"], batch.get("local_pos_items"), batch.get("local_neg_items"))
+        return params.params, *local
+    return params, batch["users"], batch["pos_items"], batch["neg_items"]
+
+
+def make_batch_l2(tables: Mapping[str, str], *, lambda0: float) -> Regularizer:
+    """The "batch" L2 rule (`objectives.reduce.batch_l2_penalty`): the rows of `tables`
+    (attribute → "user" | "item") each example reads, and every other parameter as shared."""
+
+    def penalty(params: Any, batch: Batch) -> jax.Array:
+        rows, users, pos_items, neg_items = _batch_rows(params, batch)
+        row_squares = jnp.zeros(batch["mask"].shape, jnp.float32)
+        neg_squares = jnp.zeros(batch["neg_items"].shape, jnp.float32)
+        shared = jnp.zeros((), jnp.float32)
+        for attr, tree in rows.items():
+            side = tables.get(attr)
+            for table in jax.tree.leaves(tree):
+                if side == "user":
+                    squares = jnp.sum(jnp.square(table[users]), axis=-1)
+                    row_squares += squares
+                    neg_squares += squares[:, None]
+                elif side == "item":
+                    row_squares += jnp.sum(jnp.square(table[pos_items]), axis=-1)
+                    neg_squares += jnp.sum(jnp.square(table[neg_items]), axis=-1)
+                else:
+                    shared += jnp.sum(jnp.square(table))
+        return batch_l2_penalty(row_squares, neg_squares, shared, batch["mask"], lambda0=lambda0)
+
+    return penalty
+
+
 def make_regularizer(
-    model_name: str, *, lambda0: float, n_users: int, norm_scale: float = 1.0
+    model_name: str, *, rule: str, lambda0: float, n_users: int, norm_scale: float = 1.0
 ) -> Regularizer:
-    """The target's L2 term: λ0·½·‖θ‖²/n_users, or for "norm" models (CDAE)
-    `norm_scale`·λ0·Σ_t‖θ_t‖ (see `Method.norm_l2_scale` for the scale). On a `RowSubset`
-    (lazy mode) it covers the touched rows of the row tables: CDAE's ‖V‖ becomes the norm of
-    the batch users' rows of V."""
+    """The target's L2 term `(params, batch) -> []` (`TrainSpec.l2_rule`).
+
+    "batch": `make_batch_l2` over the model's row tables (`models.l2_row_tables`). "paper": the
+    authors' λ0·½·‖θ‖²/n_users every step, or for "norm" models (CDAE) `norm_scale`·λ0·Σ_t‖θ_t‖
+    (see `Method.norm_l2_scale`); on a `RowSubset` (lazy mode) it covers the touched rows of
+    the row tables: CDAE's ‖V‖ becomes the norm of the batch users' rows of V.
+    """
+    if rule == "batch":
+        return make_batch_l2(l2_row_tables(model_name), lambda0=lambda0)
     if L2_KIND.get(model_name) == "norm":
-        return lambda params: tensor_norm_penalty(params, lambda0=lambda0 * norm_scale)
-    return lambda params: l2_penalty(params, lambda0=lambda0, n_users=n_users)
+        return lambda params, batch: tensor_norm_penalty(params, lambda0=lambda0 * norm_scale)
+    return lambda params, batch: l2_penalty(params, lambda0=lambda0, n_users=n_users)

@@ -66,7 +66,7 @@ def make_crossdenoise_loss(target: ScoreFns, regularizer: Regularizer) -> LossFn
             valid=jnp.repeat(mask, neg.shape[1]),
         )
         losses = crossdenoise.record_interactions(losses, index=index, losses=pos_bce, valid=mask)
-        l2 = regularizer(trainable["target"])
+        l2 = regularizer(trainable["target"], batch)
         loss = pos_loss + neg_loss + l2
         logs = {
             "loss": loss,

@@ -18,7 +18,7 @@ from dprec.methods import cards
 from dprec.methods.base import Method
 from dprec.methods.common import Batch, LossFn, Regularizer, pair_logits
 from dprec.methods.roles import Roles
-from dprec.methods.tce import flat_examples
+from dprec.methods.tce import flat_examples, positive_and_negative_means
 from dprec.models import ScoreFns
 from dprec.objectives import dcf
 from dprec.objectives.bce import bce
@@ -35,8 +35,8 @@ class DCFState(NamedTuple):
 
 
 def make_dcf_loss(target: ScoreFns, regularizer: Regularizer, method: MethodSpec) -> LossFn:
-    """BCE on the kept examples and BCE against 0 on the relabelled positives, averaged over
-    both, + the L2 term; returns the history with the batch recorded."""
+    """BCE on the kept examples and BCE against 0 on the relabelled positives (a positive mean
+    plus a negative mean), + the L2 term; returns the history with the batch recorded."""
 
     def loss_fn(trainable, frozen, batch: Batch, graph, rng: jax.Array, step, state: DCFState):
         del frozen
@@ -65,12 +65,15 @@ def make_dcf_loss(target: ScoreFns, regularizer: Regularizer, method: MethodSpec
             relabel_rate=relabel_rate,
         )
         losses = dcf.dcf_loss(logits=logits, labels=labels, keep=keep, relabel=relabel)
-        data_loss = jnp.sum(losses) / jnp.maximum(jnp.sum(keep + relabel), 1.0)
+        # Normal training's scale: the mean over the kept and relabelled positives plus the
+        # mean over the negatives (the authors take one mean over all of them).
+        pos_loss, neg_loss = positive_and_negative_means(losses, keep + relabel, pos.shape[0])
+        data_loss = pos_loss + neg_loss
         # The authors count a positive as selected whenever it is not relabelled.
         history = dcf.count_selections(
             history, index=index, selected=1.0 - relabel[: pos.shape[0]], valid=mask
         )
-        l2 = regularizer(trainable["target"])
+        l2 = regularizer(trainable["target"], batch)
         loss = data_loss + l2
         logs = {
             "loss": loss,

@@ -92,7 +92,7 @@ def make_denoising_loss(
         mask = batch["mask"]
         kl = masked_mean(kl_pos, mask) + masked_mean(kl_neg, mask)
         ll = masked_mean(ll_pos, mask) + masked_mean(ll_neg, mask)
-        l2 = regularizer(trainable["target"])
+        l2 = regularizer(trainable["target"], batch)
         loss = kl - ll + l2
         return loss, {
             "loss": loss,

@@ -25,7 +25,7 @@ def make_normal_loss(target: ScoreFns, regularizer: Regularizer) -> LossFn:
         pos, neg = pair_logits(target, trainable["target"], batch, graph, rng)
         pos_loss = masked_mean(bce(logits=pos, labels=jnp.ones_like(pos)), batch["mask"])
         neg_loss = masked_mean(bce(logits=neg, labels=jnp.zeros_like(neg)), batch["mask"])
-        l2 = regularizer(trainable["target"])
+        l2 = regularizer(trainable["target"], batch)
         loss = pos_loss + neg_loss + l2
         return loss, {"loss": loss, "pos_loss": pos_loss, "neg_loss": neg_loss, "l2": l2}
 

@@ -29,7 +29,7 @@ def make_rce_loss(target: ScoreFns, regularizer: Regularizer, *, beta: float) ->
             labels = jnp.full_like(logits, label)
             weight = rce.reweighting(logits=logits, labels=labels, beta=beta)
             terms.append(masked_mean(weight * bce(logits=logits, labels=labels), batch["mask"]))
-        l2 = regularizer(trainable["target"])
+        l2 = regularizer(trainable["target"], batch)
         loss = terms[0] + terms[1] + l2
         return loss, {"loss": loss, "pos_loss": terms[0], "neg_loss": terms[1], "l2": l2}
 

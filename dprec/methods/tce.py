@@ -25,10 +25,24 @@ def flat_examples(pos: jax.Array, neg: jax.Array, mask: jax.Array):
     return logits, labels, valid
 
 
+def positive_and_negative_means(
+    values: jax.Array, counted: jax.Array, n_positives: int
+) -> tuple[jax.Array, jax.Array]:
+    """(Σ values / Σ counted) over the first `n_positives` of `flat_examples`' order and over
+    the rest: the positive and the negative means of a truncated or corrected batch."""
+    means = []
+    for part in (slice(0, n_positives), slice(n_positives, None)):
+        means.append(jnp.sum(values[part]) / jnp.maximum(jnp.sum(counted[part]), 1.0))
+    return means[0], means[1]
+
+
 def make_tce_loss(
     target: ScoreFns, regularizer: Regularizer, *, max_drop_rate: float, num_gradual: int
 ) -> LossFn:
-    """BCE over the examples that `tce.truncation_mask` keeps, + the L2 term."""
+    """The mean BCE of the positives `tce.truncation_mask` keeps + the mean BCE of the
+    negatives (never dropped) + the L2 term: normal training's scale (a positive mean plus a
+    negative mean), so λ0 and the learning rate mean the same. The original T-CE takes one
+    mean over all kept examples, which halves the data term against the same L2 term."""
 
     def loss_fn(trainable: dict[str, Any], frozen, batch: Batch, graph, rng: jax.Array, step):
         del frozen
@@ -37,10 +51,16 @@ def make_tce_loss(
         losses = bce(logits=logits, labels=labels)
         rate = tce.drop_rate(step, max_rate=max_drop_rate, num_gradual=num_gradual)
         keep = tce.truncation_mask(losses=losses, labels=labels, valid=valid, rate=rate)
-        data_loss = jnp.sum(losses * keep) / jnp.maximum(jnp.sum(keep), 1.0)
-        l2 = regularizer(trainable["target"])
-        loss = data_loss + l2
-        return loss, {"loss": loss, "data_loss": data_loss, "drop_rate": rate, "l2": l2}
+        pos_loss, neg_loss = positive_and_negative_means(losses * keep, keep, pos.shape[0])
+        l2 = regularizer(trainable["target"], batch)
+        loss = pos_loss + neg_loss + l2
+        return loss, {
+            "loss": loss,
+            "pos_loss": pos_loss,
+            "neg_loss": neg_loss,
+            "drop_rate": rate,
+            "l2": l2,
+        }
 
     return loss_fn
 

@@ -28,8 +28,8 @@ Params = Any  # nested dict of arrays
 
 _MODELS = {"mf": MF, "gmf": GMF, "neumf": NeuMF, "cdae": CDAE, "lightgcn": LightGCN}
 MODEL_NAMES = tuple(_MODELS)
-# How λ0 regularises each model (PROTOCOL.md): "squared" = λ0·½·‖θ‖²/n_users (the paper);
-# "norm" = λ0·Σ_tensors ‖θ_t‖₂, not squared nor divided (the authors' CDAE).
+# How λ0 regularises each model under the "paper" L2 rule (PROTOCOL.md): "squared" =
+# λ0·½·‖θ‖²/n_users; "norm" = λ0·Σ_tensors ‖θ_t‖₂, not squared nor divided (the authors' CDAE).
 L2_KIND = {"cdae": "norm"}
 # Models whose `encode` reads the training adjacency.
 GRAPH_MODELS = frozenset({"cdae", "lightgcn"})
@@ -69,6 +69,14 @@ def row_tables(name: str) -> dict[str, str]:
     CDAE: V, read for the batch's users); empty for LightGCN, whose propagation reads whole
     tables."""
     return dict(getattr(_MODELS[name], "ROW_TABLES", {}))
+
+
+def l2_row_tables(name: str) -> dict[str, str]:
+    """Attribute → "user" | "item" of the tables whose rows the "batch" L2 rule charges to the
+    examples that read them: the row tables, or a model's own `L2_ROW_TABLES` (LightGCN: its
+    layer-0 embeddings, as in He et al.'s regulariser)."""
+    cls = _MODELS[name]
+    return dict(getattr(cls, "L2_ROW_TABLES", getattr(cls, "ROW_TABLES", {})))
 
 
 def create_model(spec, n_users: int, n_items: int, rngs: nnx.Rngs) -> nnx.Module:

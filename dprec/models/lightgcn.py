@@ -15,6 +15,10 @@ class LightGCN(nnx.Module):
     Defaults (PROTOCOL.md): dim 64, 3 layers, init N(0, 0.1), no dropout.
     """
 
+    # The "batch" L2 rule charges each example its layer-0 rows (He et al.'s regulariser);
+    # propagation reads whole tables, so there are no lazy-mode row tables.
+    L2_ROW_TABLES = {"user_embedding": "user", "item_embedding": "item"}
+
     def __init__(self, n_users: int, n_items: int, spec, *, rngs: nnx.Rngs):
         init = nnx.initializers.normal(spec.init_std)
         self.num_layers = spec.num_layers

@@ -136,7 +136,8 @@ class CheckpointMeta:
     """The loop's bookkeeping saved with each checkpoint (as JSON).
 
     best_value is None while no epoch has been validated (then the saved best parameters are
-    the latest state's).
+    the latest state's). history: each epoch's loss, target size and validation metric, for the
+    collapse guard (`evaluation.health`) of a resumed run.
     """
 
     best_epoch: int
@@ -145,6 +146,7 @@ class CheckpointMeta:
     epoch_seconds: list[float]
     eval_seconds: list[float]
     data_fingerprint: str
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 class RunCheckpoints:

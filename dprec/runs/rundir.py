@@ -222,7 +222,8 @@ def _cell(value: Any) -> str:
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """The lines of a Markdown table: header, separator, one line per row of cells.
 
-    The one table writer of the project (results.md here, Table 2 in `dprec.tools.report`).
+    The one table writer of the project: results.md here, Table 2 in `dprec.tools.report`, the
+    selection of `dprec.sweeps.grid`, the table of `dprec.sweeps.noise_bench`.
     """
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]

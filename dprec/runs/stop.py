@@ -25,9 +25,7 @@ class RunStopped(Exception):  # noqa: N818 (a request honoured, not an error)
     def __init__(self, signum: int, epoch: int):
         self.signum, self.epoch = signum, epoch
         name = signal.Signals(signum).name
-        super().__init__(
-            f"stopped by {name} after epoch {epoch}; rerun the same command to resume"
-        )
+        super().__init__(f"stopped by {name} after epoch {epoch}; rerun the same command to resume")
 
     @property
     def exit_status(self) -> int:

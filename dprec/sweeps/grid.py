@@ -43,7 +43,7 @@ from typing import Any
 import dprec
 from dprec.cli import OneLineErrorParser, run_tool
 from dprec.errors import UserInputError
-from dprec.runs import rundir
+from dprec.runs import finished, rundir
 
 # The folder that holds the `dprec` package (a checkout's root, or site-packages): runs get it
 # on PYTHONPATH, so they import this dprec, not another copy.
@@ -342,6 +342,10 @@ def execute(plan: Plan, jobs: int) -> int:
         f"{len(plan.points) - len(todo)} skipped, {len(failed)} failed"
         + (f" ({', '.join(failed)})" if failed else "")
     )
+    say(
+        f"wrote {plan.out / INDEX_FILE}, {len(todo)} logs in {plan.out / LOG_DIR} and the run "
+        f"directories {plan.out}/NAME"
+    )
     return 1 if failed else 0
 
 
@@ -414,6 +418,7 @@ def write_array_script(plan: Plan, script: Path) -> int:
     rundir.write_atomic(script, array_script(plan, todo, script, sys.executable))
     script.chmod(script.stat().st_mode | 0o111)
     say(f"wrote {script}: {len(todo)} tasks ({skipped} complete runs left out)")
+    say(f"wrote {plan.out / INDEX_FILE}; the tasks write their logs in {plan.out / LOG_DIR}")
     say(f"submit with: sbatch --array=0-{len(todo) - 1} {script}")
     return 0
 
@@ -423,22 +428,21 @@ def write_array_script(plan: Plan, script: Path) -> int:
 
 
 def load_runs(directory: Path) -> list[dict[str, Any]]:
-    """The complete runs directly under `directory`, in name order: name, overrides, results.
+    """The finished runs directly under `directory` (`dprec.runs.finished.iter_runs`), in name
+    order: name, overrides, results.
 
-    Overrides come from the directory's grid.json ({} for a run it does not list).
+    Overrides come from the directory's grid.json (None for a run it does not list).
     """
     directory = Path(directory)
     if not directory.is_dir():
         raise GridError(f"{directory} is not a directory; pass the --out of a grid")
     listed = (read_index(directory) or {}).get("runs", {})
-    runs = []
-    for run_dir in sorted(p for p in directory.iterdir() if p.is_dir() and is_complete(p)):
-        results = json.loads((run_dir / rundir.RESULTS_FILE).read_text())
-        runs.append(
-            {"name": run_dir.name, "overrides": listed.get(run_dir.name), "results": results}
-        )
+    runs = [
+        {"name": run.path.name, "overrides": listed.get(run.path.name), "results": run.results}
+        for run in finished.iter_runs(directory, recursive=False)
+    ]
     if not runs:
-        raise GridError(f"no complete run (with results.json) in {directory}")
+        raise GridError(f"no finished run (config.json and results.json) in {directory}")
     return runs
 
 
@@ -470,22 +474,21 @@ def _fmt(value: Any) -> str:
 
 def selection_table(runs: Sequence[dict[str, Any]], metric: str) -> str:
     """Markdown: every setting with its validation and test `metric`, best first."""
-    lines = [
-        f"| setting | valid {metric} | test paper {metric} | test warm {metric} | best epoch |",
-        "|---|---|---|---|---|",
-    ]
+    header = ["setting", f"valid {metric}", f"test paper {metric}", f"test warm {metric}"]
+    rows = []
     for i, run in enumerate(rank_runs(runs, metric)):
         results = run["results"]
         test = results.get("test", {})
-        cells = [
-            f"**{run['name']}**" if i == 0 else run["name"],
-            _fmt(results["valid"][metric]),
-            _fmt(test.get("paper", {}).get(metric)),
-            _fmt(test.get("warm", {}).get(metric)),
-            str(results.get("best_epoch", "–")),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(
+            [
+                f"**{run['name']}**" if i == 0 else run["name"],
+                _fmt(results["valid"][metric]),
+                _fmt(test.get("paper", {}).get(metric)),
+                _fmt(test.get("warm", {}).get(metric)),
+                str(results.get("best_epoch", "–")),
+            ]
+        )
+    return "\n".join(rundir.markdown_table([*header, "best epoch"], rows))
 
 
 def parse_seeds(text: str) -> list[str]:

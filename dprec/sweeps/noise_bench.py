@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import csv
-import json
 import math
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from typing import Any
 
 from dprec.data import planted
 from dprec.evaluation import noise_scores
-from dprec.runs import rundir
+from dprec.runs import finished, rundir
 from dprec.sweeps import grid
 
 DEFAULT_METHODS = ("normal", "tce", "rce", "dcf", "crossdenoise", "dpi", "dvae")
@@ -98,15 +97,12 @@ def combo_command(
     return [sys.executable, *command]
 
 
-def seed_runs(out: Path, tuned: bool) -> list[dict[str, Any]]:
-    """results.json of each seed's run of one combo (tune.py's DIR/best, or grid.py's DIR)."""
+def seed_runs(out: Path, tuned: bool) -> list[finished.FinishedRun]:
+    """Each seed's finished run of one combo (tune.py's DIR/best, or grid.py's DIR)."""
     directory = out / "best" if tuned else out
     if not directory.is_dir():
         return []
-    runs = []
-    for run_dir in sorted(p for p in directory.iterdir() if grid.is_complete(p)):
-        runs.append(json.loads((run_dir / rundir.RESULTS_FILE).read_text()))
-    return runs
+    return list(finished.iter_runs(directory, recursive=False))
 
 
 def popularity_auc(run_dir: Path) -> float | None:
@@ -139,17 +135,17 @@ def collect(out: Path, kind: str, rate: float, methods: Sequence[str], tuned: bo
         runs = seed_runs(combo, tuned)
         for view in VIEWS:
             for metric in METRICS:
-                values = [r["test"][view].get(metric) for r in runs]
+                values = [run.metric(view, metric) for run in runs]
                 rows.append([kind, rate, method, "", metric, view, *_stats(values)])
-        aucs = [r.get("interpretation", {}).get("noise_detection_auc") for r in runs]
+        aucs = [run.results.get("interpretation", {}).get("noise_detection_auc") for run in runs]
         rows.append([kind, rate, method, "own", "auc", "train", *_stats(aucs)])
         for run in runs:
             for metric in METRICS:
-                popularity_metrics.setdefault(metric, run["test"]["popularity_paper"][metric])
+                value = run.metric(f"{POPULARITY}_paper", metric)
+                if value is not None:
+                    popularity_metrics.setdefault(metric, value)
         if method == "normal":
-            best = combo / "best" if tuned else combo
-            run_dirs = sorted(p for p in best.iterdir() if grid.is_complete(p)) if runs else []
-            popularity_aucs = [popularity_auc(p) for p in run_dirs]
+            popularity_aucs = [popularity_auc(run.path) for run in runs]
     for metric in METRICS:
         value = popularity_metrics.get(metric)
         rows.append([kind, rate, POPULARITY, "", metric, "paper", *_stats([value])])
@@ -177,22 +173,22 @@ def markdown(rows: list[list[Any]], methods: Sequence[str], header: str) -> str:
     keys = [("recall@20", "paper"), ("ndcg@20", "paper"), ("recall@20", "warm")]
     keys += [("ndcg@20", "warm"), ("auc", "train")]
     for kind, rate in combos:
-        lines += [f"### {kind} noise, rate {rate:g}", ""]
-        lines += ["| method | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
         best_recall = max(
             (index[(kind, rate, m, "recall@20", "paper")][0] for m in methods),
             key=lambda v: -math.inf if math.isnan(v) else v,
         )
+        body = []
         for method in [*methods, POPULARITY]:
-            cells = []
+            cells = [labels.get(method, method)]
             for metric, view in keys:
                 stats = index.get((kind, rate, method, metric, view))
                 cell = _cell(*stats) if stats else "–"
                 if (metric, view) == ("recall@20", "paper") and stats and stats[0] == best_recall:
                     cell = f"**{cell}**"
                 cells.append(cell)
-            lines.append(f"| {labels.get(method, method)} | " + " | ".join(cells) + " |")
-        lines.append("")
+            body.append(cells)
+        lines += [f"### {kind} noise, rate {rate:g}", ""]
+        lines += [*rundir.markdown_table(["method", *columns], body), ""]
     return "\n".join(lines)
 
 

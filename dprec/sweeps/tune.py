@@ -43,7 +43,7 @@ from typing import Any
 
 from dprec.methods import get_card, is_method, method_names
 from dprec.methods.fields import Choice, Float, Int
-from dprec.runs import rundir
+from dprec.runs import finished, rundir
 from dprec.sweeps import grid
 
 STUDY_NAME = "tune"
@@ -521,11 +521,10 @@ def prepare_best(tune: Tune, plan: grid.Plan, best_trial, trial_seed: int) -> No
 def seed_summary(plan: grid.Plan, metric: str) -> dict[str, Any]:
     """Per seed: validation and clean-test (paper view) `metric`; their mean and std."""
     per_seed, valid, test = {}, [], []
-    for name in plan.points:
-        results_file = plan.out / name / rundir.RESULTS_FILE
-        if not results_file.is_file():
-            continue
-        results = json.loads(results_file.read_text())
+    runs = finished.iter_runs(plan.out, recursive=False) if plan.out.is_dir() else ()
+    done = {run.path.name: run for run in runs}
+    for name in (name for name in plan.points if name in done):  # unfinished seeds left out
+        results = done[name].results
         v = results.get("valid", {}).get(metric)
         t = results.get("test", {}).get("paper", {}).get(metric)
         per_seed[name] = {"valid": v, "test": t, "best_epoch": results.get("best_epoch")}

@@ -31,7 +31,7 @@ import numpy as np
 
 from dprec.cli import OneLineErrorParser, run_tool
 from dprec.errors import UserInputError
-from dprec.runs import rundir
+from dprec.runs import finished, rundir
 from dprec.tools.run_loading import LoadedRun, load_run
 
 METRICS_KEY = {"test": "test_paper", "valid": "valid"}  # split → metrics.jsonl record key
@@ -311,17 +311,6 @@ def disagreement_figure(result: Disagreement):
 # Heat map of a metric over the C1 × C2 grid
 
 
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{'method.c1': 100.0, ...} for a nested config."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def resolve_key(key: str, flat: dict[str, Any]) -> str:
     """The config key that `key` names: itself, else the one key ending in '.key'."""
     if key in flat:
@@ -380,13 +369,12 @@ def read_grid(grid_dir: str | Path) -> tuple[Path, dict[str, dict[str, str]]]:
 
 
 def grid_point(run_dir: Path, metric: str, split: str) -> tuple[dict[str, Any], float]:
-    """(flat config, metric value) of one finished grid run."""
-    config = read_json(run_dir / rundir.CONFIG_FILE, "the grid run has no config")
-    results = read_json(run_dir / rundir.RESULTS_FILE, "the grid run has not finished")
-    values = results.get("valid", {}) if split == "valid" else results.get("test", {}).get("paper")
+    """(flat config, metric value) of one finished grid run (`dprec.runs.finished.read_run`)."""
+    run = finished.read_run(run_dir)
+    values = run.results.get("valid") if split == "valid" else run.test("paper")
     if not isinstance(values, dict):
         raise UserInputError(f"{run_dir}/{rundir.RESULTS_FILE} has no {split} results")
-    flat = flatten(config)
+    flat = run.flat_config
     if C1_KEY not in flat or C2_KEY not in flat:
         raise UserInputError(f"{run_dir}/{rundir.CONFIG_FILE} has no {C1_KEY} or {C2_KEY}")
     where = f"{run_dir}/{rundir.RESULTS_FILE} ({split})"

@@ -1,0 +1,81 @@
+"""Generated documentation pages: every table a script writes for the docs starts with the
+machine, the date, the commit and the exact command that produced it, and is replaced as a
+whole by the next run (nobody edits its numbers by hand)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from dprec.runs.rundir import write_atomic
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def commit(repo: Path | None = None) -> str:
+    """The checkout's commit (short hash, "+dirty" with uncommitted changes), or "unknown"."""
+    cwd = repo or Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True
+        )
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def devices() -> str:
+    """JAX's devices, if JAX is already imported (a page of a JAX-free script says none)."""
+    jax = sys.modules.get("jax")
+    if jax is None:
+        return "not used"
+    kinds = [d.device_kind for d in jax.devices()]
+    return f"{len(kinds)} × {kinds[0]}" if kinds else "none"
+
+
+def header(title: str, command: list[str] | str | None = None) -> str:
+    """The page's title and its provenance block (Markdown)."""
+    command = command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
+    shown = command if isinstance(command, str) else shlex.join(command)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"# {title}",
+        "",
+        "<!-- Generated: do not edit by hand; rerun the command below to replace this page. -->",
+        "",
+        f"- machine: {cpu_model()}, {os.cpu_count()} cores; devices: {devices()}",
+        f"- date: {now}; commit: {commit()}",
+        f"- command: `{shown}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_page(path: str | Path, title: str, body: str, command=None) -> Path:
+    """Write `header(title, command)` + `body` to `path` atomically; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, header(title, command) + "\n" + body.rstrip() + "\n")
+    return path

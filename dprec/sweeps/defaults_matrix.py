@@ -1,0 +1,315 @@
+"""Every method × model × dataset at its defaults: does it learn, and where does it stand?
+
+    python -m dprec.sweeps.defaults_matrix --out runs/defaults \\
+        [--datasets ml-100k,modcloth,ml-100k-recsys25,synthetic] [--methods normal,tce,...] \\
+        [--models gmf:3,neumf:3,mf:1,cdae:1,lightgcn:1] [--epochs N] [--jobs 2] \\
+        [--page docs/results/defaults-matrix.md]
+    python -m dprec.sweeps.defaults_matrix --tiny --out /tmp/m   # CI: tiny data, a few epochs
+
+Each cell is one ordinary `python -m dprec.main` run per seed of the (dataset, model, method)
+presets (`configs/default.py:dataset=D,model=M,method=X`, reference recommenders off), into
+OUT/D/M/X/seedS; finished runs are reused, so a stopped matrix resumes. The page shows, per
+dataset, test R@20 at the selected epoch and at the last epoch (mean ± std over seeds), the
+popularity ranker on the same users, and the collapse guard's verdict (results.json
+"health"); under it, the checks of the issue's goal: no collapse, last ≥ 0.9 × selected, T-CE
+and DCF within one std of normal training, every method at or above popularity.
+`ml-100k-recsys25` is the RecSys'25 re-evaluation's ML-100k split (../shared/data) read as an
+own table in the DenoisingRec layout. `--tiny` trains every method on a tiny synthetic table
+for a few epochs and exits 1 if a run's loss did not fall or a run collapsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dprec.cli import OneLineErrorParser, run_tool
+from dprec.data.registry import data_dir
+from dprec.errors import UserInputError
+from dprec.methods.cards import METHOD_NAMES
+from dprec.runs import pages, rundir
+from dprec.runs.finished import FinishedRun, iter_runs
+from dprec.sweeps import grid
+
+METRIC = "recall@20"
+DATASETS = ("ml-100k", "modcloth", "ml-100k-recsys25", "synthetic")
+MODELS = "gmf:3,neumf:3,mf:1,cdae:1,lightgcn:1"
+TINY_MODELS = "gmf:1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One (dataset, model, method) of the matrix and the seeds it runs."""
+
+    dataset: str
+    model: str
+    method: str
+    seeds: tuple[int, ...]
+
+    def workdir(self, out: Path, seed: int) -> Path:
+        return out / self.dataset / self.model / self.method / f"seed{seed}"
+
+
+def dataset_config(dataset: str) -> tuple[str, dict[str, str]]:
+    """(the preset's dataset name, its extra `--config.KEY=VALUE` settings)."""
+    if dataset == "ml-100k-recsys25":
+        prefix = data_dir() / "ml-100k-evaldenoisingrec" / "ml100k"
+        return "table", {
+            "data.name": "table",
+            "data.format": "denoisingrec",
+            "data.split": "column",
+            "data.path": str(prefix),
+            "data.clean_rule": "rating",
+        }
+    return dataset, {}
+
+
+def tiny_settings() -> dict[str, str]:
+    return {
+        "data.synthetic.n_users": "300",
+        "data.synthetic.n_items": "80",
+        "train.num_epochs": "5",
+        "train.batch_size": "256",
+    }
+
+
+def run_cell_seed(cell: Cell, seed: int, out: Path, extra: dict[str, str]) -> tuple[Cell, int, int]:
+    """Run one seed of one cell (skipped when its results.json exists); (cell, seed, status)."""
+    workdir = cell.workdir(out, seed)
+    if (workdir / rundir.RESULTS_FILE).is_file():
+        return cell, seed, 0
+    name, settings = dataset_config(cell.dataset)
+    config = grid.resolve_config(
+        f"configs/default.py:dataset={name},model={cell.model},method={cell.method}"
+    )
+    overrides = {**settings, "seed": str(seed), "eval.references": "()", **extra}
+    command = grid.run_command(sys.executable, config, str(workdir), overrides)
+    log = out / "logs" / f"{cell.dataset}-{cell.model}-{cell.method}-{seed}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as handle:
+        status = subprocess.call(
+            command, env=grid.child_env(2), stdout=handle, stderr=subprocess.STDOUT
+        )
+    print(f"{'done' if status == 0 else 'FAILED'} {workdir} (log {log})", flush=True)
+    return cell, seed, status
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def _cell_text(values: Sequence[float]) -> str:
+    if not values:
+        return "–"
+    mean, std = _mean_std(values)
+    return f"{mean:.4f}" if len(values) == 1 else f"{mean:.4f} ± {std:.4f}"
+
+
+def collect(out: Path) -> dict[tuple[str, str, str], list[FinishedRun]]:
+    """{(dataset, model, method): the finished runs under OUT/dataset/model/method}."""
+    cells: dict[tuple[str, str, str], list[FinishedRun]] = {}
+    for run in iter_runs(out):
+        dataset, model, method = run.path.relative_to(out).parts[:3]
+        cells.setdefault((dataset, model, method), []).append(run)
+    return cells
+
+
+def _values(runs: Sequence[FinishedRun], key: str, view: str = "paper") -> list[float]:
+    values = [run.results.get(key, {}).get(view, {}).get(METRIC) for run in runs]
+    return [v for v in values if v is not None]
+
+
+def summarize(cells: dict[tuple[str, str, str], list[FinishedRun]]) -> list[dict]:
+    """One row per cell: selected and last R@20 over seeds, popularity, collapses."""
+    rows = []
+    for (dataset, model, method), runs in sorted(cells.items()):
+        selected, last = _values(runs, "test"), _values(runs, "test_last")
+        popularity = [
+            run.results["test"]["popularity_paper"][METRIC]
+            for run in runs
+            if "popularity_paper" in run.results.get("test", {})
+        ]
+        collapsed = [
+            run.seed for run in runs if run.results.get("health", {}).get("status") == "collapsed"
+        ]
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "method": method,
+                "n": len(runs),
+                "selected": selected,
+                "last": last,
+                "popularity": popularity[0] if popularity else None,
+                "collapsed": collapsed,
+            }
+        )
+    return rows
+
+
+def goal_checks(rows: list[dict]) -> list[str]:
+    """The issue's goal, cell by cell: the lines that say where it fails."""
+    lines = []
+    by_key = {(r["dataset"], r["model"], r["method"]): r for r in rows}
+    for row in rows:
+        name = f"{row['dataset']} {row['model']} {row['method']}"
+        if row["collapsed"]:
+            lines.append(f"- {name}: collapsed (seeds {row['collapsed']})")
+        if row["selected"] and row["last"]:
+            sel, last = _mean_std(row["selected"])[0], _mean_std(row["last"])[0]
+            if last < 0.9 * sel:
+                lines.append(f"- {name}: last epoch {last:.4f} < 0.9 × selected {sel:.4f}")
+        popularity = row["popularity"]
+        if (
+            popularity is not None
+            and row["selected"]
+            and _mean_std(row["selected"])[0] < popularity
+        ):
+            lines.append(f"- {name}: below popularity ({row['popularity']:.4f})")
+        normal = by_key.get((row["dataset"], row["model"], "normal"))
+        if row["method"] in ("tce", "dcf") and normal and normal["selected"] and row["selected"]:
+            mean, _ = _mean_std(row["selected"])
+            normal_mean, normal_std = _mean_std(normal["selected"])
+            if mean < normal_mean - max(normal_std, 1e-12):
+                lines.append(
+                    f"- {name}: {mean:.4f} more than one std below normal "
+                    f"({normal_mean:.4f} ± {normal_std:.4f})"
+                )
+    return lines
+
+
+def markdown(rows: list[dict]) -> str:
+    """Per dataset: a table of methods × models, "selected / last (health)" cells."""
+    parts = [
+        f"Test {METRIC} (paper view) at the epoch selected on validation and at the last epoch,"
+        " mean ± std over seeds; ⚠ collapsed: the collapse guard flagged the run (results.json"
+        " `health`). Popularity: the training-popularity ranker on the same users."
+    ]
+    for dataset in sorted({r["dataset"] for r in rows}):
+        part = [r for r in rows if r["dataset"] == dataset]
+        models = sorted({r["model"] for r in part}, key=lambda m: (m not in ("gmf", "neumf"), m))
+        methods = [m for m in METHOD_NAMES if any(r["method"] == m for r in part)]
+        methods += sorted({r["method"] for r in part} - set(methods))
+        header = ["method"] + [f"{m} selected / last (n)" for m in models]
+        body = []
+        for method in methods:
+            cells = [method]
+            for model in models:
+                row = next((r for r in part if r["model"] == model and r["method"] == method), None)
+                if row is None:
+                    cells.append("–")
+                    continue
+                flag = f" ⚠ collapsed ×{len(row['collapsed'])}" if row["collapsed"] else ""
+                cells.append(
+                    f"{_cell_text(row['selected'])} / {_cell_text(row['last'])} ({row['n']}){flag}"
+                )
+            body.append(cells)
+        popularity = ["popularity"] + [
+            next(
+                (f"{r['popularity']:.4f}" for r in part if r["model"] == m and r["popularity"]),
+                "–",
+            )
+            for m in models
+        ]
+        body.append(popularity)
+        parts.append(f"## {dataset}\n\n" + "\n".join(rundir.markdown_table(header, body)))
+    checks = goal_checks(rows)
+    parts.append(
+        "## Goal checks\n\n"
+        + ("\n".join(checks) if checks else "Every cell meets the goal's four checks.")
+    )
+    return "\n\n".join(parts) + "\n"
+
+
+def parse_models(text: str) -> dict[str, int]:
+    """'gmf:3,neumf:1' → {'gmf': 3, 'neumf': 1}."""
+    models = {}
+    for part in filter(None, text.split(",")):
+        name, _, seeds = part.partition(":")
+        if not seeds.isdigit() or int(seeds) < 1:
+            raise UserInputError(f"bad --models entry {part!r}; use MODEL:SEEDS, e.g. gmf:3")
+        models[name.strip()] = int(seeds)
+    return models
+
+
+def tiny_failures(out: Path) -> list[str]:
+    """The tiny matrix's checks: every run's loss fell and none collapsed."""
+    failures = []
+    for run in iter_runs(out):
+        lines = (run.path / rundir.METRICS_FILE).read_text().splitlines()
+        losses = [json.loads(line)["loss"] for line in lines]
+        if not losses[-1] < losses[0]:
+            failures.append(
+                f"{run.path}: the loss did not fall ({losses[0]:.4f} → {losses[-1]:.4f})"
+            )
+        if run.results.get("health", {}).get("status") != "ok":
+            failures.append(f"{run.path}: {run.results.get('health')}")
+    return failures
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog="python -m dprec.sweeps.defaults_matrix",
+        description=__doc__.splitlines()[0],
+        tool="defaults_matrix",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder of the matrix's runs")
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--methods", default=",".join(METHOD_NAMES))
+    parser.add_argument("--models", default=MODELS, help="MODEL:SEEDS,... (default %(default)s)")
+    parser.add_argument("--epochs", type=int, help="override every preset's epochs")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once")
+    parser.add_argument("--page", type=Path, help="write the generated Markdown page here")
+    parser.add_argument("--tiny", action="store_true", help="CI mode (tiny synthetic data)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        datasets = ["synthetic"] if args.tiny else [d for d in args.datasets.split(",") if d]
+        models = parse_models(TINY_MODELS if args.tiny else args.models)
+        methods = [m for m in args.methods.split(",") if m]
+        for method in methods:
+            if method not in METHOD_NAMES:
+                raise UserInputError(f"unknown method {method!r}; one of {', '.join(METHOD_NAMES)}")
+        extra = tiny_settings() if args.tiny else {}
+        if args.epochs:
+            extra["train.num_epochs"] = str(args.epochs)
+        cells = [
+            Cell(d, m, x, tuple(range(seeds)))
+            for d in datasets
+            for m, seeds in models.items()
+            for x in methods
+        ]
+        todo = [(cell, seed) for cell in cells for seed in cell.seeds]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            statuses = list(pool.map(lambda cs: run_cell_seed(*cs, args.out, extra)[2], todo))
+        failed = sum(1 for s in statuses if s != 0)
+        rows = summarize(collect(args.out))
+        text = markdown(rows)
+        print(text, end="")
+        if args.page:
+            pages.write_page(args.page, "Defaults matrix", text)
+            print(f"wrote {args.page}")
+        if args.tiny:
+            failures = tiny_failures(args.out)
+            for line in failures:
+                print(f"tiny matrix: {line}", file=sys.stderr)
+            return 1 if failures or failed else 0
+        return 1 if failed else 0
+
+    return run_tool("defaults_matrix", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
