@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from page_option import add_page_option, printed_page
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = "configs/tiny.py"
 
@@ -61,14 +63,18 @@ def time_case(args: list[str], workdir: str) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    add_page_option(parser)
     args = parser.parse_args()
-    print(f"load {os.getloadavg()[0]:.2f}; median of {args.repeats} fresh processes")
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, case in CASES.items():
-            runs = [time_case(case, os.path.join(tmp, "run")) for _ in range(args.repeats)]
-            median = statistics.median(seconds for seconds, _ in runs)
-            jax_imported = runs[-1][1].endswith("True")
-            print(f"{name:22s} {median:6.2f} s  JAX imported: {'yes' if jax_imported else 'no'}")
+    with printed_page(args.page, "Bad-input latency"):
+        print(f"load {os.getloadavg()[0]:.2f}; median of {args.repeats} fresh processes")
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, case in CASES.items():
+                runs = [time_case(case, os.path.join(tmp, "run")) for _ in range(args.repeats)]
+                median = statistics.median(seconds for seconds, _ in runs)
+                jax_imported = runs[-1][1].endswith("True")
+                print(
+                    f"{name:22s} {median:6.2f} s  JAX imported: {'yes' if jax_imported else 'no'}"
+                )
 
 
 if __name__ == "__main__":

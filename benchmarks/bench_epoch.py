@@ -29,6 +29,7 @@ from typing import Any
 
 import jax
 from absl import logging
+from page_option import add_page_option, printed_page
 
 from dprec.config.presets import build_config
 from dprec.config.run_config import run_spec_from_config
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument(
         "--data", default="", help="modcloth.csv.gz (default: the registry's Modcloth file)"
     )
+    add_page_option(parser)
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -159,31 +161,34 @@ def main() -> None:
     except UserInputError as err:
         parser.exit(2, f"bench_epoch: error: {err}\n")
 
-    load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    rows = [
-        row
-        for index, spec in enumerate(specs)
-        for row in epoch_rows(spec, data, args.repeats, with_evaluation=index == 0)
-    ]
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"jax {jax.__version__} devices: {jax.devices()}  (os.cpu_count() = {os.cpu_count()})")
-    print(f"load average before / after the timings: {load_before} / {load}")
-    print(f"data {path}: {data.summary()}")
-    print(
-        f"model {args.model}, updates {args.updates}, batch {specs[0].train.batch_size}, "
-        f"eval chunk {specs[0].eval.chunk_size}, ks {specs[0].eval.ks}"
-    )
-    print()
-    header = f"{'what':<50} {'median s':>9} {'min s':>9} {'repeats':>7}  goal"
-    print(header)
-    print("-" * len(header))
-    for what, seconds, goal in rows:
-        median = statistics.median(seconds)
-        verdict = (
-            "" if goal is None else f"<= {goal:g} s ({'met' if median <= goal else 'NOT met'})"
+    with printed_page(args.page, "Modcloth epochs"):
+        load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        rows = [
+            row
+            for index, spec in enumerate(specs)
+            for row in epoch_rows(spec, data, args.repeats, with_evaluation=index == 0)
+        ]
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(
+            f"jax {jax.__version__} devices: {jax.devices()}  (os.cpu_count() = {os.cpu_count()})"
         )
-        line = f"{what:<50} {median:>9.4f} {min(seconds):>9.4f} {len(seconds):>7}  {verdict}"
-        print(line.rstrip())
+        print(f"load average before / after the timings: {load_before} / {load}")
+        print(f"data {path}: {data.summary()}")
+        print(
+            f"model {args.model}, updates {args.updates}, batch {specs[0].train.batch_size}, "
+            f"eval chunk {specs[0].eval.chunk_size}, ks {specs[0].eval.ks}"
+        )
+        print()
+        header = f"{'what':<50} {'median s':>9} {'min s':>9} {'repeats':>7}  goal"
+        print(header)
+        print("-" * len(header))
+        for what, seconds, goal in rows:
+            median = statistics.median(seconds)
+            verdict = (
+                "" if goal is None else f"<= {goal:g} s ({'met' if median <= goal else 'NOT met'})"
+            )
+            line = f"{what:<50} {median:>9.4f} {min(seconds):>9.4f} {len(seconds):>7}  {verdict}"
+            print(line.rstrip())
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 
+from page_option import add_page_option, printed_page
+
 
 def measure(
     repeats: int, data_path: str, dataset: str, formulations: list[str], dtype: str
@@ -136,49 +138,50 @@ def main() -> None:
     parser.add_argument("--formulations", default="item-side,batch-users,layerwise")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add_page_option(parser)
     args = parser.parse_args()
     if args.child:
         formulations = args.formulations.split(",")
         measure(args.repeats, args.data, args.dataset, formulations, args.dtype)
         return
-    print(f"{args.dataset}, formulations alternating, load {os.getloadavg()[0]:.2f}")
-    print(f"{'devices':>7} {'formulation':>11} {'median s':>9} {'min s':>9} {'edges':>8}")
-    for count in args.devices.split(","):
-        env = dict(
-            os.environ,
-            JAX_PLATFORMS="cpu",
-            XLA_FLAGS=f"--xla_force_host_platform_device_count={int(count)}",
-        )
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                "--repeats",
-                str(args.repeats),
-                "--data",
-                args.data,
-                "--dataset",
-                args.dataset,
-                "--formulations",
-                args.formulations,
-                "--dtype",
-                args.dtype,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if out.returncode != 0:
-            sys.exit(f"bench_propagation: {count} devices failed:\n{out.stderr[-2000:]}")
-        for line in out.stdout.splitlines():
-            if line.startswith("ROW "):
-                devices, name, median, best, edges = line.split()[1:]
-                print(
-                    f"{devices:>7} {name:>11} {float(median):>9.4f} {float(best):>9.4f} {edges:>8}"
-                )
-    print(f"load {os.getloadavg()[0]:.2f}")
+    with printed_page(args.page, "LightGCN propagation"):
+        print(f"{args.dataset}, formulations alternating, load {os.getloadavg()[0]:.2f}")
+        print(f"{'devices':>7} {'formulation':>11} {'median s':>9} {'min s':>9} {'edges':>8}")
+        for count in args.devices.split(","):
+            env = dict(
+                os.environ,
+                JAX_PLATFORMS="cpu",
+                XLA_FLAGS=f"--xla_force_host_platform_device_count={int(count)}",
+            )
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--repeats",
+                    str(args.repeats),
+                    "--data",
+                    args.data,
+                    "--dataset",
+                    args.dataset,
+                    "--formulations",
+                    args.formulations,
+                    "--dtype",
+                    args.dtype,
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if out.returncode != 0:
+                sys.exit(f"bench_propagation: {count} devices failed:\n{out.stderr[-2000:]}")
+            for line in out.stdout.splitlines():
+                if line.startswith("ROW "):
+                    devices, name, median, best, edges = line.split()[1:]
+                    times = f"{float(median):>9.4f} {float(best):>9.4f}"
+                    print(f"{devices:>7} {name:>11} {times} {edges:>8}")
+        print(f"load {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

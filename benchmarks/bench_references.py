@@ -22,6 +22,7 @@ import os
 import time
 
 import jax
+from page_option import add_page_option, printed_page
 
 from dprec.config.presets import build_config
 from dprec.config.run_config import run_spec_from_config
@@ -77,17 +78,19 @@ def main() -> None:
     parser.add_argument("--datasets", default="modcloth,ml-100k")
     parser.add_argument("--references", default=",".join(REFERENCE_NAMES))
     parser.add_argument("--chunk-size", type=int, default=None)
+    add_page_option(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     names = tuple(filter(None, args.references.split(",")))
-    print(f"devices: {jax.devices()}; load averages {os.getloadavg()}")
-    rows = []
-    for dataset in filter(None, args.datasets.split(",")):
-        rows += bench_dataset(dataset, names, args.chunk_size)
-    print(f"\nload averages {os.getloadavg()}\n")
-    print(HEADER)
-    print("|" + " --- |" * 8)
-    print("\n".join(rows))
+    with printed_page(args.page, "Reference recommenders"):
+        print(f"devices: {jax.devices()}; load averages {os.getloadavg()}")
+        rows = []
+        for dataset in filter(None, args.datasets.split(",")):
+            rows += bench_dataset(dataset, names, args.chunk_size)
+        print(f"\nload averages {os.getloadavg()}\n")
+        print(HEADER)
+        print("|" + " --- |" * 8)
+        print("\n".join(rows))
 
 
 if __name__ == "__main__":

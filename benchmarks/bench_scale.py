@@ -28,6 +28,7 @@ import time
 import jax
 import numpy as np
 from absl import logging
+from page_option import add_page_option, printed_page
 
 from dprec.config.presets import build_config
 from dprec.config.run_config import run_spec_from_config
@@ -155,6 +156,7 @@ def main() -> None:
     parser.add_argument(
         "--epochs-only", action="store_true", help="one configuration: skip the evaluation"
     )
+    add_page_option(parser)
     args = parser.parse_args()
     logging.set_verbosity(logging.WARNING)
     if args.model:
@@ -169,24 +171,25 @@ def main() -> None:
         )
         print("RESULT " + json.dumps(row))
         return
-    print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-    rows = []
-    for model, method, updates, epochs in STANDARD:
-        command = [sys.executable, __file__, "--model", model, "--method", method]
-        command += ["--updates", updates, "--epochs", str(args.epochs or epochs)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode or not lines:
-            print(f"{model}-{method} {updates} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
-            continue
-        rows.append(json.loads(lines[-1].removeprefix("RESULT ")))
-        print(f"  {model}-{method} {updates}: {rows[-1]}", flush=True)
-    print()
-    print_table(rows)
-    print(
-        f"\ngoals (2 CPU cores): GMF-DPI epoch <= {GOALS['epoch_s']} s, 100k users <= "
-        f"{GOALS['rank_100k_s']} s, peak <= {GOALS['peak_gb']} GB"
-    )
+    with printed_page(args.page, "Electronics scale"):
+        print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+        rows = []
+        for model, method, updates, epochs in STANDARD:
+            command = [sys.executable, __file__, "--model", model, "--method", method]
+            command += ["--updates", updates, "--epochs", str(args.epochs or epochs)]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+            if done.returncode or not lines:
+                print(f"{model}-{method} {updates} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+                continue
+            rows.append(json.loads(lines[-1].removeprefix("RESULT ")))
+            print(f"  {model}-{method} {updates}: {rows[-1]}", flush=True)
+        print()
+        print_table(rows)
+        print(
+            f"\ngoals (2 CPU cores): GMF-DPI epoch <= {GOALS['epoch_s']} s, 100k users <= "
+            f"{GOALS['rank_100k_s']} s, peak <= {GOALS['peak_gb']} GB"
+        )
 
 
 if __name__ == "__main__":

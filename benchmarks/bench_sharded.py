@@ -35,6 +35,7 @@ import statistics  # noqa: E402
 import jax  # noqa: E402
 from absl import logging  # noqa: E402
 from bench_epoch import timed  # noqa: E402
+from page_option import add_page_option, printed_page  # noqa: E402
 
 from dprec import sharding  # noqa: E402
 from dprec.config.presets import build_config  # noqa: E402
@@ -110,26 +111,28 @@ def main() -> None:
     parser.add_argument("--updates", default="dense", choices=("dense", "lazy"))
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per row (default 3)")
     parser.add_argument("--setups", default=SETUPS, help=f"default {SETUPS}")
+    add_page_option(parser)
     args = parser.parse_args()
     setups = parse_setups(args.setups)
     logging.set_verbosity(logging.WARNING)
-    data = load_dataset(spec_for(args, False).data)
-    print(f"jax {jax.__version__}, {len(jax.devices())} simulated devices, {os.cpu_count()} CPUs")
-    print(f"GMF-DPI {args.updates}, data: {data.summary()}")
-    header = (
-        f"{'devices':>7} {'tables':>10} {'state MB/device':>15} {'after epochs':>12} "
-        f"{'epoch s':>8} {'eval s':>7} {'peak GB':>7}  user table (spec, shard on device 0)"
-    )
-    print(header)
-    print("-" * len(header))
-    for devices, shard_tables in setups:
-        row = measure(spec_for(args, shard_tables), data, devices, args.repeats)
-        tables = "sharded" if shard_tables else "replicated"
+    with printed_page(args.page, "Row-sharded tables"):
+        data = load_dataset(spec_for(args, False).data)
         print(
-            f"{devices:>7} {tables:>10} {row['state_mb']:>15.2f} {row['state_mb_after']:>12.2f} "
-            f"{row['epoch_s']:>8.3f} {row['eval_s']:>7.3f} {peak_gb():>7.2f}  {row['user_table']}",
-            flush=True,
+            f"jax {jax.__version__}, {len(jax.devices())} simulated devices, {os.cpu_count()} CPUs"
         )
+        print(f"GMF-DPI {args.updates}, data: {data.summary()}")
+        header = (
+            f"{'devices':>7} {'tables':>10} {'state MB/device':>15} {'after epochs':>12} "
+            f"{'epoch s':>8} {'eval s':>7} {'peak GB':>7}  user table (spec, shard on device 0)"
+        )
+        print(header)
+        print("-" * len(header))
+        for devices, shard_tables in setups:
+            row = measure(spec_for(args, shard_tables), data, devices, args.repeats)
+            tables = "sharded" if shard_tables else "replicated"
+            sizes = f"{row['state_mb']:>15.2f} {row['state_mb_after']:>12.2f}"
+            times = f"{row['epoch_s']:>8.3f} {row['eval_s']:>7.3f} {peak_gb():>7.2f}"
+            print(f"{devices:>7} {tables:>10} {sizes} {times}  {row['user_table']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     DECA_DIR=/path/to/DeCA-checkout SKIP_TEST=1 [OMP_NUM_THREADS=1] \
         /path/to/venv-with-torch/bin/python benchmarks/profile_authors_gmf.py \
-        {normal|DeCA} EPOCHS {timers|cprofile|torchprof} [OUT]
+        {normal|DeCA} EPOCHS {timers|cprofile|torchprof} [OUT] [--page FILE]
 
 Not part of dprec and not run by the tests: it needs a checkout of the authors' code (the
 README says which commit; their Modcloth files are in it) and torch in its own environment.
@@ -11,16 +11,31 @@ EPOCHS epochs, wrapping their functions, Adam steps, backward and data loader in
 timers at run time (their files are not changed), and prints each part's seconds and share of
 the training epochs. MODE cprofile / torchprof also writes OUT.pstats / OUT.torchprof.txt.
 SKIP_TEST=1 skips their final test (it hard-codes device 'cuda'; otherwise run on the CPU).
+`--page FILE` (relative to where it was started) also writes the printed output as a generated
+page (`page_option.py`); it needs dprec importable in that environment.
 """
 
 # ruff: noqa: E402  (their modules import only after sys.path points at their checkout)
 import collections
+import contextlib
 import json
 import os
 import sys
 import time
 
-CWD = os.getcwd()  # OUT is relative to where it was started
+from page_option import printed_page, script_command
+
+CWD = os.getcwd()  # OUT and --page are relative to where it was started
+COMMAND = script_command()
+PAGE = None
+if "--page" in sys.argv:  # taken out before the positional arguments are read
+    at = sys.argv.index("--page")
+    PAGE = os.path.join(CWD, sys.argv[at + 1])
+    del sys.argv[at : at + 2]
+# Everything printed from here on is the page's body; the stack is closed (and the page
+# written) only at the script's normal end.
+PAGE_OUTPUT = contextlib.ExitStack()
+PAGE_OUTPUT.enter_context(printed_page(PAGE, "The authors' GMF epoch", COMMAND))
 AUTH = os.environ["DECA_DIR"]
 sys.path.insert(0, AUTH)
 os.chdir(AUTH)
@@ -253,3 +268,4 @@ if tp:
     with open(OUT + ".torchprof.txt", "w") as f:
         f.write(tp.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
     print(tp.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+PAGE_OUTPUT.close()

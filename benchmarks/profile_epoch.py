@@ -26,6 +26,7 @@ from pathlib import Path
 
 import jax
 from absl import logging
+from page_option import add_page_option, printed_page
 
 from dprec.config.presets import build_config
 from dprec.config.run_config import run_spec_from_config
@@ -66,47 +67,49 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs before the trace")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--trace-dir", default="", help="keep the trace here (default: temp)")
+    add_page_option(parser)
     args = parser.parse_args()
     logging.set_verbosity(logging.WARNING)
-    config = build_config(args.preset)
-    if args.updates:
-        config.train.updates = args.updates
-    spec = run_spec_from_config(config)
-    data = load_dataset(spec.data)
-    setup = create_setup(spec, data)
-    state = setup.initial_state
+    with printed_page(args.page, "Where an epoch's time goes"):
+        config = build_config(args.preset)
+        if args.updates:
+            config.train.updates = args.updates
+        spec = run_spec_from_config(config)
+        data = load_dataset(spec.data)
+        setup = create_setup(spec, data)
+        state = setup.initial_state
 
-    def batches(index: int):
-        epoch = setup.batches(index)
-        return jax.tree.map(lambda x: x[: args.batches], epoch) if args.batches else epoch
+        def batches(index: int):
+            epoch = setup.batches(index)
+            return jax.tree.map(lambda x: x[: args.batches], epoch) if args.batches else epoch
 
-    def epoch(index: int) -> float:
-        nonlocal state
-        epoch_batches = jax.block_until_ready(batches(index))
-        tic = time.perf_counter()
-        state, logs = setup.epoch_fn(state, epoch_batches, setup.graph)
-        jax.block_until_ready((state, logs))
-        return time.perf_counter() - tic
+        def epoch(index: int) -> float:
+            nonlocal state
+            epoch_batches = jax.block_until_ready(batches(index))
+            tic = time.perf_counter()
+            state, logs = setup.epoch_fn(state, epoch_batches, setup.graph)
+            jax.block_until_ready((state, logs))
+            return time.perf_counter() - tic
 
-    epoch(0)  # compiles
-    seconds = [epoch(i) for i in range(1, args.repeats + 1)]
-    steps = jax.tree.leaves(batches(0))[0].shape[0]
-    print(f"{args.preset} updates={spec.train.updates}: {steps} steps an epoch")
-    print(f"epoch s: median {statistics.median(seconds):.3f}, min {min(seconds):.3f}")
-    with tempfile.TemporaryDirectory() as temp:
-        trace_dir = Path(args.trace_dir or temp)
-        epoch_batches = jax.block_until_ready(batches(args.repeats + 1))
-        jax.profiler.start_trace(str(trace_dir), create_perfetto_trace=True)
-        state, logs = setup.epoch_fn(state, epoch_batches, setup.graph)
-        jax.block_until_ready((state, logs))
-        jax.profiler.stop_trace()
-        total, count = op_times(trace_dir)
-    compiled = setup.epoch_fn.lower(state, epoch_batches, setup.graph).compile()
-    shapes = op_shapes(compiled.as_text())
-    ops = [(name, us) for name, us in total.most_common() if not _HOST_EVENT.search(name)]
-    print(f"{'ms in epoch':>11} {'calls':>6}  operation (output shape)")
-    for name, micros in ops[: args.top]:
-        print(f"{micros / 1e3:11.1f} {count[name]:6d}  {name} ({shapes.get(name, '?')})")
+        epoch(0)  # compiles
+        seconds = [epoch(i) for i in range(1, args.repeats + 1)]
+        steps = jax.tree.leaves(batches(0))[0].shape[0]
+        print(f"{args.preset} updates={spec.train.updates}: {steps} steps an epoch")
+        print(f"epoch s: median {statistics.median(seconds):.3f}, min {min(seconds):.3f}")
+        with tempfile.TemporaryDirectory() as temp:
+            trace_dir = Path(args.trace_dir or temp)
+            epoch_batches = jax.block_until_ready(batches(args.repeats + 1))
+            jax.profiler.start_trace(str(trace_dir), create_perfetto_trace=True)
+            state, logs = setup.epoch_fn(state, epoch_batches, setup.graph)
+            jax.block_until_ready((state, logs))
+            jax.profiler.stop_trace()
+            total, count = op_times(trace_dir)
+        compiled = setup.epoch_fn.lower(state, epoch_batches, setup.graph).compile()
+        shapes = op_shapes(compiled.as_text())
+        ops = [(name, us) for name, us in total.most_common() if not _HOST_EVENT.search(name)]
+        print(f"{'ms in epoch':>11} {'calls':>6}  operation (output shape)")
+        for name, micros in ops[: args.top]:
+            print(f"{micros / 1e3:11.1f} {count[name]:6d}  {name} ({shapes.get(name, '?')})")
 
 
 if __name__ == "__main__":

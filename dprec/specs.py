@@ -16,6 +16,7 @@ SPLIT_KINDS = ("column", "random", "chrono")
 DATA_FORMATS = ("table", "denoisingrec")
 CLEAN_RULES = ("rating", "dwell", "flag", "none")
 VALID_SETS = ("clean", "noisy")
+SELECTIONS = ("metric", "loss", "trimmed_loss")  # EvalSpec.selection
 TRAIN_TRUTHS = ("all", "clean")  # DataSpec.train_truth
 
 
@@ -134,6 +135,18 @@ DENOISING_MODES = ("alternate", "dp", "dn")
 PRIOR_INITS = ("seed", "copy")
 
 
+# () -> {field: its declaration (with a `default`)} of every registered method: set by
+# `dprec.methods` when it is imported (`use_method_fields`), so that this ground-floor module
+# never imports the registry that builds on it.
+_method_fields: Any = None
+
+
+def use_method_fields(source: Any) -> None:
+    """Name the function that lists the methods' fields (`dprec.methods.method_fields`)."""
+    global _method_fields
+    _method_fields = source
+
+
 @dataclasses.dataclass(frozen=True, init=False)
 class MethodSpec:
     """The training method and the values of the method fields, read as attributes
@@ -150,11 +163,9 @@ class MethodSpec:
     values: tuple[tuple[str, Any], ...] = ()  # (field, value) of every registered field
 
     def __init__(self, name: str = "normal", values: Any = (), **fields: Any) -> None:
-        # Imported here: the cards hold `ModelSpec` defaults, so the registry imports this
-        # module, and a spec needs the registry only when it is made.
-        from dprec.methods import method_fields
-
-        declared = method_fields()
+        if _method_fields is None:  # the registry has not been imported yet
+            raise RuntimeError("import dprec.methods before making a MethodSpec")
+        declared = _method_fields()
         merged = {key: field.default for key, field in declared.items()}
         for key, value in (*dict(values).items(), *fields.items()):
             if key not in declared:
@@ -200,6 +211,12 @@ class EvalSpec:
     select_metric: str = ""  # validation metric that picks the best epoch; '' = recall@max(ks)
     valid_set: str = "clean"  # clean | noisy validation interactions
     test_every_epoch: bool = False  # also log the clean test (paper view) each epoch (Figure 3)
+    # What picks the best epoch: metric (the highest `select_metric`), loss (the lowest
+    # validation BCE on the validation positives and fixed sampled negatives) or trimmed_loss
+    # (the same without the `trim_rate` share of highest-loss positives: the RecSys'25
+    # re-evaluation's ERM_RE). Both losses are logged every epoch whatever this is.
+    selection: str = "metric"
+    trim_rate: float = 0.2  # trimmed_loss: share of the validation positives dropped, in [0, 1)
     # Reference recommenders fitted once per run, tuned on validation, tested beside the model
     # (`dprec.references`, rows `{name}_paper` / `{name}_warm`); () = none. Popularity's rows
     # are part of the results contract and computed whatever this lists.

@@ -28,12 +28,13 @@ from dprec.data.dataset import InteractionData, check_ks_against_data
 from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
 from dprec.errors import TrainingError, UserInputError
-from dprec.evaluation import health, noise_scores
+from dprec.evaluation import health, noise_scores, valid_loss
 from dprec.evaluation.views import Evaluator, create_evaluator
 from dprec.graph.adjacency import Graph, build_graph_arrays, put_graph
 from dprec.methods import get_method
 from dprec.methods.base import Method
 from dprec.methods.roles import Roles
+from dprec.models import l2_row_tables
 from dprec.references.names import REFERENCE_LABELS
 from dprec.runs import rundir
 from dprec.runs.checkpoint import CheckpointMeta, RunCheckpoints
@@ -105,6 +106,10 @@ class Setup:
     positives: PositiveSet
     graph: Graph | None  # the training adjacency on the mesh, for graph models
     negative_probs: np.ndarray | None  # item distribution of sampled negatives (None: uniform)
+    # The validation losses (`evaluation.valid_loss`): the fixed pairs on the mesh (None: no
+    # validation positive) and the jitted `(params, graph, task) -> (loss, trimmed_loss)`.
+    valid_loss_task: valid_loss.ValidationLossTask | None = None
+    valid_loss_fn: Callable[..., Any] | None = None
 
     def host_batches(self, epoch: int) -> dict[str, np.ndarray]:
         """Epoch `epoch`'s batches as host arrays `[n_batches, B, ...]`."""
@@ -124,6 +129,14 @@ class Setup:
     def batches(self, epoch: int) -> dict[str, Any]:
         """Epoch `epoch`'s batches, sampled on the host and placed on the mesh."""
         return sharding.shard_epoch(self.host_batches(epoch), self.mesh)
+
+    def validation_losses(self, target_params: Any) -> dict[str, float | None]:
+        """{"valid_loss", "valid_trimmed_loss"} of the target (both None without a validation
+        positive)."""
+        if self.valid_loss_task is None or self.valid_loss_fn is None:
+            return {"valid_loss": None, "valid_trimmed_loss": None}
+        loss, trimmed = self.valid_loss_fn(target_params, self.graph, self.valid_loss_task)
+        return {"valid_loss": float(loss), "valid_trimmed_loss": float(trimmed)}
 
 
 def create_setup(
@@ -166,6 +179,14 @@ def create_setup(
     # The roles' host copies of the initial parameters would double the tables' memory.
     roles = dataclasses.replace(roles, params=state.params, frozen=state.frozen)
     end_epoch = method.make_end_epoch(spec, data)
+    loss_task = valid_loss.make_validation_loss_task(
+        data,
+        spec.eval.valid_set,
+        spec.train.num_negatives,
+        spec.seed,
+        chunk=max(1, valid_loss.PAIRS_PER_CHUNK // (1 + spec.train.num_negatives)),
+        trim_rate=spec.eval.trim_rate,
+    )
     return Setup(
         spec=spec,
         data=data,
@@ -179,6 +200,10 @@ def create_setup(
         positives=PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items),
         graph=graph,
         negative_probs=method.negative_probs(spec, data),
+        valid_loss_task=(
+            None if loss_task is None else sharding.put(loss_task, sharding.replicated(mesh))
+        ),
+        valid_loss_fn=valid_loss.make_validation_loss_fn(roles.score["target"], mesh),
     )
 
 
@@ -214,12 +239,33 @@ def _initial_state(
 
 @dataclasses.dataclass
 class Best:
-    """The best validation epoch so far; `params` None until an epoch was validated."""
+    """The best validation epoch so far; `params` None until an epoch was validated. `value`
+    is the epoch's selected value (`eval.selection`): its validation metric or loss."""
 
     epoch: int = 0
     value: float = -np.inf
     valid: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
+
+
+def selected_value(
+    spec: RunSpec, valid: dict[str, Any], losses: dict[str, float | None]
+) -> float | None:
+    """An epoch's value under `spec.eval.selection`: the validation metric (`metric`), or
+    `losses["valid_loss"]` / `losses["valid_trimmed_loss"]`; None where it is unknown."""
+    rule = spec.eval.selection
+    return valid[spec.eval.selection_metric] if rule == "metric" else losses.get(f"valid_{rule}")
+
+
+def improves(selection: str, value: float | None, best: Best) -> bool:
+    """Whether an epoch with selected `value` becomes the best: the first finite value, then
+    a higher metric (`metric`) or a lower loss (`loss`, `trimmed_loss`); ties keep the earlier
+    epoch, and a missing or non-finite value never wins."""
+    if value is None or not math.isfinite(value):
+        return False
+    if best.params is None:
+        return True
+    return value > best.value if selection == "metric" else value < best.value
 
 
 @dataclasses.dataclass
@@ -247,7 +293,14 @@ class FitResult:
 
 def _resume(setup: Setup, checkpoints: RunCheckpoints | None, log_prefix: str) -> _Progress:
     """The progress after the last committed checkpoint, or a fresh start."""
-    fresh = _Progress(state=setup.initial_state, best=Best(), epoch_seconds=[], eval_seconds=[])
+    initial_size = _target_size(setup.spec, setup.initial_state.params["target"])
+    fresh = _Progress(
+        state=setup.initial_state,
+        best=Best(),
+        epoch_seconds=[],
+        eval_seconds=[],
+        history=[{"epoch": 0, "target_rms": initial_size}],  # the guard's baseline
+    )
     if checkpoints is None or checkpoints.latest_epoch() is None:
         return fresh
     done, state, best_params, meta = checkpoints.restore(setup.initial_state)
@@ -290,16 +343,21 @@ def _save(checkpoints: RunCheckpoints, epoch: int, progress: _Progress, fingerpr
 def _report_epoch(bar, spec: RunSpec, log_prefix: str, record: dict[str, Any]) -> None:
     """The epoch's progress-bar postfix in a terminal, else one log line."""
     selection, valid = spec.eval.selection_metric, record["valid"]
+    if spec.eval.selection != "metric":  # the loss that picks the epoch
+        selection = f"valid_{spec.eval.selection}"
+        valid = {**valid, selection: record.get(selection)}
     if bar is not None:
-        bar.set_postfix(loss=f"{record['loss']:.4f}", **{selection: f"{valid[selection]:.4f}"})
+        shown = "–" if valid[selection] is None else f"{valid[selection]:.4f}"
+        bar.set_postfix(loss=f"{record['loss']:.4f}", **{selection: shown})
         return
+    losses = {k: record[k] for k in ("valid_loss", "valid_trimmed_loss") if k in record}
     _log.info(
         "%sepoch %d/%d loss %.4f | valid %s | %.2fs train %.2fs eval",
         log_prefix,
         record["epoch"],
         spec.train.num_epochs,
         record["loss"],
-        format_metrics(valid),
+        format_metrics({**record["valid"], **losses}),
         record["epoch_seconds"],
         record["eval_seconds"],
     )
@@ -345,9 +403,18 @@ class _checkpoint_policy:  # noqa: N801 (used like a function)
 
 @jax.jit
 def _root_mean_square(params: Any) -> jax.Array:
-    """The root mean square of every entry of `params`: the size the collapse guard follows."""
+    """The root mean square of every entry of `params`."""
     leaves = jax.tree.leaves(params)
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in leaves) / sum(x.size for x in leaves))
+
+
+def _target_size(spec: RunSpec, params: Any) -> float:
+    """The size the collapse guard follows: the root mean square of the target's user and item
+    tables (`models.l2_row_tables`; what an L2 term that outweighs the data shrinks to zero),
+    or of all its parameters for a model without them."""
+    tables = l2_row_tables(spec.model.name)
+    rows = {attr: params[attr] for attr in tables if attr in params} or params
+    return float(_root_mean_square(rows))
 
 
 def _health(spec: RunSpec, history: list[dict[str, Any]], stop: bool = False):
@@ -370,21 +437,26 @@ def _run_epoch(setup: Setup, progress: _Progress, epoch: int) -> dict[str, Any]:
     _check_finite_loss(spec, epoch, logs["loss"])
     tic = time.perf_counter()
     valid = evaluator.validate(progress.state.params["target"])
+    # Every epoch, whatever `eval.selection`: ~2 % of a Modcloth GMF epoch (one jitted pass
+    # over the validation pairs), so every run logs them.
+    losses = setup.validation_losses(progress.state.params["target"])
     progress.eval_seconds.append(time.perf_counter() - tic)
     extra = {}
     if spec.eval.test_every_epoch:
         extra["test_paper"] = evaluator.test_paper(progress.state.params["target"])
-    value = valid[spec.eval.selection_metric]
-    target_rms = float(_root_mean_square(progress.state.params["target"]))
+    metric = valid[spec.eval.selection_metric]
+    value = selected_value(spec, valid, losses)
+    target_rms = _target_size(spec, progress.state.params["target"])
     progress.history.append(
         {
             "epoch": epoch,
             "loss": logs["loss"],
             "target_rms": target_rms,
-            "valid": {spec.eval.selection_metric: value},
+            "valid": {spec.eval.selection_metric: metric},  # the collapse guard reads it
+            **losses,  # so results.json has the best epoch's losses after a resume too
         }
     )
-    if value is not None and value > progress.best.value:
+    if improves(spec.eval.selection, value, progress.best):
         # Copy: the next epoch donates the state's buffers.
         params = jax.tree.map(lambda x: x.copy(), progress.state.params)
         progress.best = Best(epoch=epoch, value=value, valid=valid, params=params)
@@ -393,6 +465,7 @@ def _run_epoch(setup: Setup, progress: _Progress, epoch: int) -> dict[str, Any]:
         "step": int(progress.state.step),
         **logs,
         "valid": valid,
+        **losses,
         **extra,
         "target_rms": target_rms,
         "epoch_seconds": progress.epoch_seconds[-1],
@@ -408,6 +481,7 @@ def _results(setup: Setup, progress: _Progress, start: float) -> tuple[dict[str,
         valid = evaluator.validate(state.params["target"])
         best = Best(epoch=spec.train.num_epochs, valid=valid, params=state.params)
     verdict = _health(spec, progress.history)
+    at_best = next((h for h in progress.history if h["epoch"] == best.epoch), {})
     results = {
         "best_epoch": best.epoch,
         "epochs_run": progress.history[-1]["epoch"] if progress.history else spec.train.num_epochs,
@@ -415,6 +489,11 @@ def _results(setup: Setup, progress: _Progress, start: float) -> tuple[dict[str,
         "test_last": evaluator.test(state.params["target"]),
         "valid": best.valid,
         "selection_metric": spec.eval.selection_metric,
+        "selection": spec.eval.selection,
+        # The best epoch's value under `selection` (None: no epoch had one, the last is kept).
+        "selected_value": None if progress.best.params is None else best.value,
+        "valid_loss": at_best.get("valid_loss"),
+        "valid_trimmed_loss": at_best.get("valid_trimmed_loss"),
         "health": verdict.to_dict(),
         "seed": spec.seed,
         "data_fingerprint": data.fingerprint,

@@ -79,9 +79,6 @@ def test_baselines_train_and_report_model_free_rows(tiny_config, method):
     tiny_config.method.num_gradual = 10
     results = train.train_and_evaluate(tiny_config, None)
     test = results["test"]
-    for view in ("popularity_paper", "popularity_warm", "random_paper", "random_warm"):
-        assert test[view]["users"] > 0
-    assert np.isfinite(test["paper"]["recall@20"])
     # Chance level: Recall@20 of a random ranking is about 20 / (rankable items).
     assert abs(test["random_paper"]["recall@20"] - 20 / 74) < 0.1
 

@@ -1,6 +1,7 @@
-"""The pieces of benchmarks/profile_epoch.py and bench_adam_layout.py that their figures rest
-on: the HLO shape table, and the interleaved and blocked Adam steps computing optax's numbers; and
-bench_cli_errors.py's cases, each a one-line error reported before JAX is imported."""
+"""The benchmark scripts' pieces that their figures rest on, and their pages: profile_epoch.py's
+HLO shape table; bench_cli_errors.py's cases, each a one-line error reported before JAX is
+imported; `--page FILE` (benchmarks/page_option.py) writing what a script printed under the
+machine, date, commit and command header, run on the two cheapest scripts."""
 
 import subprocess
 import sys
@@ -8,13 +9,13 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-import optax
+import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
 
-import bench_adam_layout  # noqa: E402
 import bench_cli_errors  # noqa: E402
+import page_option  # noqa: E402
 from profile_epoch import op_shapes  # noqa: E402
 
 
@@ -30,59 +31,61 @@ def test_op_shapes_reads_the_result_shape_of_each_instruction():
     assert all("{" not in shape for shape in shapes.values())
 
 
-def optax_adam_steps(seed, steps=4, shape=(50, 8)):
-    """optax's Adam (with the script's L2 gradient) on a random table for `steps` steps:
-    yields each step's gradient and the parameters before it, then the final
-    (parameters, first moment, second moment)."""
-    rng = np.random.default_rng(seed)
-    params = jnp.asarray(rng.normal(size=shape), jnp.float32)
-    optimizer = optax.adam(bench_adam_layout.LR, b1=bench_adam_layout.B1, b2=bench_adam_layout.B2)
-    opt_state = optimizer.init(params)
-    for step in range(steps):
-        grad = jnp.asarray(rng.normal(size=shape) * (step + 1), jnp.float32)
-        yield grad, params
-        params, opt_state = bench_adam_layout.separate_step(params, opt_state, grad, optimizer)
-    yield params, opt_state[0].mu, opt_state[0].nu
-
-
-def assert_same_adam_state(got, want):
-    for got_array, want_array in zip(got, want, strict=True):
-        np.testing.assert_allclose(
-            np.asarray(got_array), np.asarray(want_array), rtol=1e-6, atol=1e-7
-        )
-
-
-def test_interleaved_adam_step_computes_optax_adam_with_l2():
-    *steps, optax_state = optax_adam_steps(seed=0)
-    params = steps[0][1]
-    table = jnp.stack([params, jnp.zeros_like(params), jnp.zeros_like(params)], axis=1)
-    count = jnp.zeros((), jnp.int32)
-    for grad, _ in steps:
-        table, count = bench_adam_layout.interleaved_step(table, count, grad)
-    assert_same_adam_state((table[:, 0], table[:, 1], table[:, 2]), optax_state)
-    assert int(count) == 4 and not np.allclose(np.asarray(table[:, 0]), 0.0)
-
-
-def test_blocked_adam_step_computes_optax_adam_with_l2_and_its_value():
-    """Blocks of 16 rows over 50: three in the loop, the last 2 rows after it."""
-    *steps, optax_state = optax_adam_steps(seed=1)
-    params = steps[0][1]
-    state = (params, jnp.zeros_like(params), jnp.zeros_like(params), jnp.zeros((), jnp.int32))
-    for grad, params_before in steps:
-        *state, squares = bench_adam_layout.blocked_step(*state, grad, block_rows=16)
-        np.testing.assert_allclose(float(squares), float(jnp.sum(params_before**2)), rtol=1e-6)
-    assert_same_adam_state(state[:3], optax_state)
-    assert int(state[3]) == 4
-
-
-def test_bench_cli_errors_cases_fail_before_jax_starts():
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [sys.executable, bench_cli_errors.__file__, "--repeats", "1"],
+        [sys.executable, str(BENCHMARKS / name), *args],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def assert_page(page: Path, title: str, printed: str, command: list[str]) -> None:
+    """The page: its title, the generated-file note, the machine, date + commit and command
+    lines, then exactly the printed text in a text block."""
+    lines = page.read_text().splitlines()
+    assert lines[0] == f"# {title}"
+    assert lines[2].startswith("<!-- Generated")
+    assert lines[4].startswith("- machine: ") and " cores; devices: " in lines[4]
+    assert lines[5].startswith("- date: ") and "; commit: " in lines[5]
+    assert lines[6] == f"- command: `{' '.join(command)}`"
+    assert lines[8:] == ["```text", *printed.strip("\n").splitlines(), "```"]
+
+
+def test_bench_cli_errors_cases_fail_before_jax_starts_and_its_page_holds_the_table(tmp_path):
+    page = tmp_path / "pages" / "cli-errors.md"
+    proc = run_script("bench_cli_errors.py", "--repeats", "1", "--page", str(page))
     rows = proc.stdout.strip().splitlines()[1:]
     assert len(rows) == len(bench_cli_errors.CASES)
     assert all(row.endswith("JAX imported: no") for row in rows), rows
+    command = ["python", "benchmarks/bench_cli_errors.py", "--repeats", "1", "--page", str(page)]
+    assert_page(page, "Bad-input latency", proc.stdout, command)
+
+
+def test_bench_planted_prints_each_kind_at_its_rate_and_writes_its_page(tmp_path):
+    page = tmp_path / "planted.md"
+    args = ["--kinds", "uniform,exposure", "--users", "400", "--items", "60"]
+    args += ["--interactions", "1000", "--repeats", "1", "--page", str(page)]
+    proc = run_script("bench_planted.py", *args)
+    rows = [line.split() for line in proc.stdout.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["uniform", "exposure"]
+    assert [float(row[2]) for row in rows] == [0.3, 0.3]  # the noisy share, exact by design
+    assert_page(
+        page,
+        "Planted-noise generator",
+        proc.stdout,
+        ["python", "benchmarks/bench_planted.py", *args],
+    )
+
+
+def test_a_failed_run_writes_no_page_and_no_page_is_written_without_the_option(tmp_path):
+    page = tmp_path / "page.md"
+    with pytest.raises(RuntimeError), page_option.printed_page(page, "title", ["x"]):
+        print("half a table")
+        raise RuntimeError
+    assert not page.exists()
+    with page_option.printed_page(None, "title"):
+        print("a table")
+    assert list(tmp_path.iterdir()) == []

@@ -96,6 +96,5 @@ def test_only_process_zero_writes(tmp_path, tiny_config, monkeypatch):
     monkeypatch.setattr(sharding, "is_main_process", lambda: False)
     results = train.train_and_evaluate(tiny_config, str(tmp_path))
     assert results["best_epoch"] == 1
-    assert 0.0 <= results["test"]["paper"]["recall@20"] <= 1.0
     written = {p.name for p in tmp_path.iterdir()}
     assert not written & {"config.json", "run_info.json", "metrics.jsonl", "results.json"}

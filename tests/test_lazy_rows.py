@@ -204,7 +204,6 @@ def test_lazy_training_learns_and_leaves_unseen_users_untouched(tiny_config, mod
     valid = fitted.results["valid"]
     if model == "gmf":  # the row-wise target learns (a random ranker: 20 / 80 = 0.25)
         assert valid["recall@20"] > 1.5 * 20 / data.n_items
-    assert np.isfinite(fitted.results["test"]["paper"]["recall@20"])
     # Users without training interactions are never touched by a batch: every row-wise role
     # keeps their initial embedding exactly (dense Adam and L2 would move them).
     unseen = np.flatnonzero(data.train_degree() == 0)

@@ -78,7 +78,7 @@ def test_the_config_boundary_reads_its_card(registered):
 def test_the_tuner_searches_its_field(registered):
     space = tune.method_space("weighted_negatives")
     assert space == {**tune.COMMON, "method.neg_weight": Float(0.1, 10.0, log=True)}
-    with pytest.raises(tune.TuneError, match="knows normal, .*, dvae, weighted_negatives$"):
+    with pytest.raises(tune.TuneError, match="knows normal, .*, pld, weighted_negatives$"):
         tune.method_space("nope")
 
 

@@ -70,7 +70,6 @@ def test_every_model_runs_every_method(model, method, tmp_path):
     config.method.prior_epochs = 1
     config.method.prior_cache_dir = str(tmp_path / "priors")
     results = train.train_and_evaluate(config, str(tmp_path / "run"))
-    assert np.isfinite(results["valid"]["recall@20"])
     table = pd.read_csv(tmp_path / "run" / noise_scores.TABLE_FILE)
     np.testing.assert_allclose(
         results["interpretation"]["mean"], table.probability.mean(), rtol=1e-6

@@ -33,6 +33,28 @@ def test_auc_and_precision_hand_computed():
     assert denoise_report.precision_at(scores, labels, 2) == 0.5
 
 
+def test_the_method_auc_is_printed_beside_inverse_popularity():
+    """Noisy rows (truth 0) on the item of 3 rows, clean ones on it once and on 3 items of 1
+    row: flagging by popularity puts each noisy row (3) above 3 clean rows (1) and level with
+    one (3): AUC (2 · 3.5) / (2 · 4) = 0.875. A constant P scores 0.5, worse: one line says so;
+    P = the truth scores 1, and no such line."""
+    table = pd.DataFrame(
+        {"item": [7, 7, 7, 1, 2, 3], "truth": [0, 0, 1, 1, 1, 1], "probability": 0.5, "loss": 0.0}
+    )
+    detection = denoise_report.detection_scores(table)
+    assert detection[denoise_report.TRIVIAL_SCORE]["auc"] == pytest.approx(0.875)
+    assert noise_scores.inverse_popularity_auc(table) == pytest.approx(0.875)  # the bench's
+    assert denoise_report.trivial_score_lines(detection) == [
+        "  noise-detection AUC 0.500 (1 - P(real positive)) beside 0.875 (inverse item popularity)",
+        "  the method's score is WORSE than inverse item popularity, a trivial score: "
+        "AUC 0.500 < 0.875",
+    ]
+    perfect = denoise_report.detection_scores(table.assign(probability=table["truth"] * 1.0))
+    assert denoise_report.trivial_score_lines(perfect) == [
+        "  noise-detection AUC 1.000 (1 - P(real positive)) beside 0.875 (inverse item popularity)"
+    ]
+
+
 def test_report_flags_noise_above_chance(dpi_run, capsys):
     assert denoise_report.main(["--workdir", str(dpi_run), "--top", "7"]) == 0
     table = pd.read_csv(dpi_run / denoise_report.REPORT_FILE)
@@ -43,6 +65,7 @@ def test_report_flags_noise_above_chance(dpi_run, capsys):
     assert detection["1 - P(real positive)"]["auc"] > 0.5
     out = capsys.readouterr().out
     assert "flagging truly noisy" in out
+    assert denoise_report.trivial_score_lines(detection)[0] in out.splitlines()
     # The run's lines end by naming every file written, with its row count.
     assert out.splitlines()[-2:] == [
         f"  wrote {dpi_run / denoise_report.REPORT_FILE} ({len(run.data.train)} rows)",

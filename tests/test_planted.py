@@ -1,7 +1,5 @@
 """The planted-noise generator delivers each kind at its requested rate, with its truth."""
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,13 +108,12 @@ def test_rejects_bad_arguments():
         plant("uniform", 1.0)
 
 
-def test_scale_stays_fast():
-    # A tenth of Electronics (1.16M users, 9.5k items, 1.3M interactions): mean degree 1.12.
-    start = time.perf_counter()
+def test_the_rate_holds_at_electronics_mean_degree():
+    """A tenth of Electronics (1.16M users, 9.5k items, 1.3M interactions): mean degree 1.12,
+    where the user kind's extra rows have least room. Its time: benchmarks/bench_planted.py."""
     frame = generate_planted(
         "user", 0.3, n_users=115_763, n_items=9560, n_interactions=130_000, seed=0
     )
-    assert time.perf_counter() - start < 10.0
     assert len(frame) == 130_000
     assert abs((1 - frame["truth"].mean()) - 0.3) < TOLERANCE
 

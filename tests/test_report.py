@@ -313,7 +313,7 @@ def test_cli_writes_markdown_and_csv(runs_dir, capsys):
     csv = pd.read_csv(runs_dir / "report.csv", keep_default_na=False)
     assert list(csv.columns) == [
         *("dataset", "view", "model", "method", "setting", "kind"),
-        *("metric", "mean", "std", "n"),
+        *("metric", "mean", "std", "n", "collapsed"),
     ]
     assert set(csv["metric"]) == {"recall@20", "ndcg@20"}
     first = csv.iloc[0]
@@ -476,3 +476,19 @@ def test_the_sweep_readers_go_through_finished(tmp_path, capsys):
     summary = tune.seed_summary(plan, "recall@20")
     assert list(summary["runs"]) == ["seed=0"] and warned_once()
     assert summary["test_paper"] == {"mean": 0.2, "std": 0.0}
+
+
+def test_collapsed_runs_are_marked(tmp_path):
+    """Two seeds of one setting, one of them flagged by the collapse guard: its cell's n says so
+    and the legend explains the mark."""
+    for seed, status in ((0, "ok"), (1, "collapsed")):
+        run = tmp_path / f"s{seed}"
+        write_run(run, "modcloth", "gmf", "normal", seed, (0.1, 0.2, 0.05, 0.08))
+        results = json.loads((run / "results.json").read_text())
+        results["health"] = {"status": status, "epoch": 3, "reasons": [], "advice": ""}
+        (run / "results.json").write_text(json.dumps(results))
+    table = report.summarize(report.find_runs(tmp_path), ["recall@20"])
+    assert set(table.loc[table["kind"] == "trained", "collapsed"]) == {1}
+    markdown = report.markdown_report(table, ["recall@20"])
+    assert "2 ⚠1 |" in markdown
+    assert "⚠k after n: k of the cell's runs collapsed" in markdown

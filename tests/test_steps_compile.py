@@ -39,11 +39,6 @@ def table_copies(epoch_fn, setup, batches) -> int:
     return len(re.findall(pattern, text))
 
 
-def test_cpu_gets_the_in_place_option():
-    assert jax.default_backend() == "cpu"
-    assert steps.epoch_options("cpu") == {"xla_cpu_copy_insertion_use_region_analysis": True}
-
-
 def test_an_option_the_compiler_rejects_is_skipped():
     """A compiler that does not know an option errors out on it (as GPU and TPU do on the XLA:CPU
     options): the probe drops the set instead; a platform without options gets none."""

@@ -242,7 +242,7 @@ def test_bad_input_from_the_command_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "tune: error: unknown method 'nope'; dprec-tune knows normal, wbpr, tce, rce, dcf, "
-        "crossdenoise, dpi, dvae"
+        "crossdenoise, dpi, dvae, bpr, softmax, bsl, pda, relmf, udt, pld"
     )
 
 

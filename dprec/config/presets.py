@@ -199,12 +199,14 @@ def _update(section: ml_collections.ConfigDict, values: dict) -> None:
 
 
 def _preset(dataset: str, model: str, method_name: str) -> dict:
-    """The method's preset entries for (dataset, model), on top of its `preset_base`'s."""
+    """The method's preset entries for (dataset, model), on top of its ("*", "*") entries
+    (every dataset and model), on top of its `preset_base`'s."""
     dataset = _PRESET_SOURCE.get(dataset, dataset)
     card = get_card(method_name)
     base = _preset(dataset, model, card.preset_base) if card.preset_base else {}
+    everywhere = card.presets.get(("*", "*"), {})
     own = card.presets.get((dataset, model), card.presets.get((dataset, "*"), {}))
-    return {**base, **own}
+    return {**base, **everywhere, **own}
 
 
 def build_config(arg: str | None = None) -> ml_collections.ConfigDict:

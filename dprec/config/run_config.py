@@ -21,6 +21,7 @@ from dprec.specs import (
     DATA_FORMATS,
     L2_RULES,
     PROPAGATION_DTYPES,
+    SELECTIONS,
     SPLIT_KINDS,
     TRAIN_TRUTHS,
     UPDATE_MODES,
@@ -182,6 +183,9 @@ def validate_run_spec(spec: RunSpec) -> None:
             f"data.max_dropped_fraction must be in [0, 1], got {spec.data.max_dropped_fraction}"
         )
     _one_of(spec.eval.valid_set, VALID_SETS, "eval.valid_set")
+    _one_of(spec.eval.selection, SELECTIONS, "eval.selection")
+    if not 0.0 <= spec.eval.trim_rate < 1.0:  # 1 would drop every validation positive
+        raise ConfigError(f"eval.trim_rate must be in [0, 1), got {spec.eval.trim_rate}")
     _one_of(spec.train.updates, UPDATE_MODES, "train.updates")
     _one_of(spec.train.l2_rule, L2_RULES, "train.l2_rule")
     if is_method(spec.method.name):  # an unknown name is `validate_names`'s error

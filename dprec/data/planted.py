@@ -56,9 +56,3 @@ def plant(kind: str, rate: float, *, world: str = "block", **world_options) -> P
 def generate_planted(kind: str, rate: float, **kwargs) -> pd.DataFrame:
     """The table of `plant(kind, rate, **kwargs)`: columns user, item, rating, truth."""
     return plant(kind, rate, **kwargs).frame
-
-
-if __name__ == "__main__":  # the CLI moved to dprec.tools.plant_data (the README calls this)
-    from dprec.tools.plant_data import main
-
-    raise SystemExit(main())

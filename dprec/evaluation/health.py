@@ -1,9 +1,9 @@
 """Whether a run learned: the collapse guard over its epoch records (plain Python, no JAX).
 
 A run has *collapsed* when, by its last epoch, any of these holds:
-- `shrunk`: the target's parameters shrank to under `SHRUNK` of their size at the first
-  epoch (root mean square): the L2 term has won over the data, and every user gets about the
-  same near-constant ranking;
+- `shrunk`: the target's parameters shrank to under `SHRUNK` of their initial size (root mean
+  square; the records start with an epoch-0 record of the initial size): the L2 term has won
+  over the data, and every user gets about the same near-constant ranking;
 - `fell`: the validation metric ended below `FELL` of its peak and did not recover;
 - `flat`: the training loss ended within `FLAT` (relative) of its first epoch's value while
   validation never rose above its first epoch's: the model did not learn at all.
@@ -71,16 +71,19 @@ def check(
     records: Sequence[dict[str, Any]], metric: str, *, l2: float, learning_rate: float
 ) -> Health:
     """The verdict on a run's epoch records (each with "epoch", "loss", "valid" and, when
-    logged, "target_rms"), judged at the last record."""
+    logged, "target_rms"; an epoch-0 record may hold the initial "target_rms" only), judged at
+    the last record."""
+    rms = [r.get("target_rms") for r in records]
+    records = [r for r in records if "loss" in r]  # the trained epochs
     if len(records) < 2:
         return Health()
     reasons, epochs = [], []
-    rms = [r.get("target_rms") for r in records]
     if rms[0] and rms[-1] is not None and rms[-1] < SHRUNK * rms[0]:
-        index = _first_index([x is not None and x < SHRUNK * rms[0] for x in rms])
+        trained = [r.get("target_rms") for r in records]
+        index = _first_index([x is not None and x < SHRUNK * rms[0] for x in trained])
         reasons.append(
-            f"the target's parameters shrank to {rms[-1] / rms[0]:.1%} of their size at "
-            "epoch 1 (the L2 term outweighs the data)"
+            f"the target's parameters shrank to {rms[-1] / rms[0]:.1%} of their initial size "
+            "(the L2 term outweighs the data)"
         )
         epochs.append(records[index]["epoch"])
     valid = [_value(r, metric) for r in records]

@@ -2,7 +2,8 @@
 
 The score is the method's (`Method.real_positive_scores`): DPI h'·f / (h'·f + h·(1−f)); DVAE f;
 DCF exp(−ℓ*), CrossDenoise its weight / β². With a truth column (planted data) the summary
-has the ROC AUC of the score for telling clean from noisy interactions.
+has the ROC AUC of the score for telling clean from noisy interactions, and
+`inverse_popularity_auc` gives the trivial score's AUC to read it against.
 The table carries the original ids, the rating where the data has one, and the ground truth
 where the data has one (synthetic data).
 """
@@ -33,6 +34,16 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     if n_pos == 0 or n_neg == 0:
         return float("nan")
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def inverse_popularity_auc(table: pd.DataFrame) -> float | None:
+    """ROC AUC of the trivial noise score, inverse item popularity (the rarer a row's item in
+    `table`, the more likely the row is clean), for telling clean rows (truth 1) from noisy
+    ones; `table` has one row per training interaction with columns item and truth. None
+    without both classes. A method's score below it has learnt less than the item counts."""
+    popularity = table.groupby("item")["item"].transform("size").to_numpy()
+    auc = roc_auc(-popularity, table["truth"].to_numpy() == 1)
+    return None if np.isnan(auc) else auc
 
 
 def real_positive_table(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from dprec.errors import ConfigError
 from dprec.methods.cards import CARDS, METHOD_NAMES, MethodCard
 from dprec.methods.fields import Field
-from dprec.specs import MethodSpec
+from dprec.specs import MethodSpec, use_method_fields
 
 if TYPE_CHECKING:
     from dprec.methods.base import Method
@@ -62,6 +62,9 @@ def method_fields() -> dict[str, Field]:
     for card in registered_cards().values():
         fields.update(card.fields)
     return fields
+
+
+use_method_fields(method_fields)  # `MethodSpec` holds the value of every registered field
 
 
 def unknown_method(name: str) -> ConfigError:

@@ -18,7 +18,8 @@ from dprec.errors import ConfigError
 from dprec.methods.fields import Choice, Field, Float, OneOf, PositiveInt, Range
 from dprec.specs import DENOISING_MODES, PRIOR_INITS, ModelSpec
 
-# (dataset, model or "*") → config values of that preset (method fields and train fields)
+# (dataset or "*", model or "*") → config values of that preset (method fields and train
+# fields); ("*", "*") applies to every dataset and model, under the more specific entries
 Presets = Mapping[tuple[str, str], Mapping[str, Any]]
 # (config, preset) → None: sets fields that follow from another method's preset (`preset(name)`)
 CompleteConfig = Callable[[Any, Callable[[str], Mapping[str, Any]]], None]
@@ -305,9 +306,136 @@ DVAE = MethodCard(
     complete_config=_dvae_prior_config,
 )
 
+# ---------------------------------------------------------------------------------------------
+# Ranking, debiasing and per-user denoising methods (docs/methods/objectives.md). Each keeps the
+# model's normal-training λ0 and epochs, like the other baselines.
+
+# One field for SL's temperature, BSL's over the negatives (τ2, SL's τ) and PLD's resampling
+# temperature: the config has one `method.temperature`, read by whichever of them runs.
+TEMPERATURE = Field(
+    0.1,
+    "τ: SL's and BSL's softmax temperature over the negatives; PLD's resampling temperature",
+    check=Range(low=0.0, low_open=True, symbol="τ"),
+    space=Float(0.02, 1.0, log=True),
+)
+# A softmax over one negative is a logistic loss: SL and BSL draw 64 negatives per positive on
+# every dataset and model (dprec's choice; the literature uses tens to thousands).
+SOFTMAX_NEGATIVES = {("*", "*"): {"num_negatives": 64}}
+
+
+def _positive(symbol: str) -> Range:
+    return Range(low=0.0, low_open=True, symbol=symbol)
+
+
+BPR = MethodCard("bpr", "BPR", preset_base="normal")
+SOFTMAX = MethodCard(
+    "softmax",
+    "SL",
+    fields={"temperature": TEMPERATURE},
+    preset_base="normal",
+    presets=SOFTMAX_NEGATIVES,
+)
+BSL = MethodCard(
+    "bsl",
+    "BSL",
+    fields={
+        "temperature": TEMPERATURE,
+        "positive_temperature": Field(
+            0.1,
+            "BSL: τ1, the temperature over a user's positives in the batch (→ ∞: SL)",
+            check=_positive("BSL's τ1"),
+            space=Float(0.02, 2.0, log=True),
+        ),
+    },
+    preset_base="normal",
+    presets=SOFTMAX_NEGATIVES,
+)
+PDA = MethodCard(
+    "pda",
+    "PD",
+    fields={
+        "popularity_power": Field(
+            0.1,
+            "PDA: γ, training scores ELU'(f)·m^γ with m the item's min-max training popularity",
+            check=Range(low=0.0, symbol="γ"),
+            space=Float(0.0, 0.3),
+        )
+    },
+    preset_base="normal",
+)
+RELMF = MethodCard(
+    "relmf",
+    "Rel-MF",
+    fields={
+        "propensity_power": Field(
+            0.5,
+            "Rel-MF: η, the item propensity θ_i = (n_i / max_j n_j)^η",
+            check=Range(low=0.0, symbol="η"),
+            space=Float(0.1, 1.0),
+        ),
+        "propensity_floor": Field(
+            0.1,
+            "Rel-MF: c, the lower clip of θ (bounds the inverse weight at 1/c)",
+            check=Range(0.0, 1.0, low_open=True, symbol="c"),
+            space=Float(0.01, 0.5, log=True),
+        ),
+    },
+    preset_base="normal",
+)
+UDT = MethodCard(
+    "udt",
+    "UDT",
+    # The authors' GMF/NeuMF settings (temp1, temp2, userfact1, userfact2).
+    fields={
+        "temperature_low_loss": Field(
+            0.2,
+            "UDT: τ_u of the user with the lowest mean loss (linear in rank to the highest's)",
+            check=_positive("UDT's τ"),
+            space=Float(0.05, 1.0, log=True),
+        ),
+        "temperature_high_loss": Field(
+            0.5,
+            "UDT: τ_u of the user with the highest mean loss",
+            check=_positive("UDT's τ"),
+            space=Float(0.05, 1.0, log=True),
+        ),
+        "factor_low_loss": Field(
+            0.5,
+            "UDT: a_u, the mean weight of the lowest-loss user's rows",
+            check=Range(low=0.0, symbol="UDT's a"),
+            space=Float(0.0, 1.0),
+        ),
+        "factor_high_loss": Field(
+            0.0,
+            "UDT: a_u of the highest-loss user's rows",
+            check=Range(low=0.0, symbol="UDT's a"),
+            space=Float(0.0, 1.0),
+        ),
+    },
+    preset_base="normal",
+)
+PLD = MethodCard(
+    "pld",
+    "PLD",
+    fields={
+        "pool_size": Field(
+            5,
+            "PLD: k, the user's candidate positives each row resamples its positive from",
+            check=PositiveInt(),
+            space=Choice((2, 3, 5, 10)),
+        ),
+        "temperature": TEMPERATURE,
+    },
+    preset_base="normal",
+)
+
 # The built-in methods, in the registry's order: the order of `--help`, the reports and the
 # tuner (methods registered at run time follow them).
 CARDS: dict[str, MethodCard] = {
-    card.name: card for card in (NORMAL, WBPR, TCE, RCE, DCF, CROSSDENOISE, DPI, DVAE)
+    card.name: card
+    for card in (
+        *(NORMAL, WBPR, TCE, RCE, DCF, CROSSDENOISE, DPI, DVAE),
+        *(BPR, SOFTMAX, BSL, PDA, RELMF, UDT, PLD),
+    )
 }
 METHOD_NAMES = tuple(CARDS)

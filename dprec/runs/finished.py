@@ -87,6 +87,12 @@ class FinishedRun:
         return method_label(self._section("method"))
 
     @property
+    def collapsed(self) -> bool:
+        """Whether the collapse guard flagged the run (results.json "health")."""
+        health = self.results.get("health")
+        return isinstance(health, Mapping) and health.get("status") == "collapsed"
+
+    @property
     def seed(self) -> Any:
         """The run's seed: results.json's, else config.json's (None if neither has one)."""
         return self.results.get(SEED_KEY, self.config.get(SEED_KEY))

@@ -11,8 +11,9 @@ EVENTS_DIR = "tensorboard"
 
 
 class EpochEvents:
-    """Writes each epoch's loss terms (train/...), the mean phase and the validation (and
-    per-epoch test) metrics to RUN_DIR/tensorboard.
+    """Writes each epoch's loss terms (train/...), the mean phase and the validation metrics
+    and losses (valid/..., e.g. valid/loss, valid/trimmed_loss) (and per-epoch test metrics)
+    to RUN_DIR/tensorboard.
 
     The folder is rebuilt at the start from `history`, the epoch records the run keeps
     (metrics.jsonl up to the checkpoint it resumes from; none for a new run): the events of
@@ -41,6 +42,8 @@ class EpochEvents:
                     if metric != "users" and number is not None:
                         tag = metric.replace("@", "_at_")  # "@" is not a valid tag character
                         self._writer.add_scalar(f"{key}/{tag}", number, epoch)
+            elif isinstance(value, Number) and key.startswith("valid_"):  # valid_loss, ...
+                self._writer.add_scalar(f"valid/{key.removeprefix('valid_')}", value, epoch)
             elif isinstance(value, Number):
                 self._writer.add_scalar(f"train/{key}", value, epoch)
         if flush:

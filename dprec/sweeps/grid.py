@@ -4,7 +4,7 @@
         --out runs/grid-gmf-dpi --grid method.c1=1,10,100,1000 --grid method.c2=1,10,100,1000 \
         --grid method.alpha=0,0.5,1 --grid seed=0 [--set train.num_epochs=40] [--jobs 2] [--dry-run]
     dprec-grid ... --array-script runs/grid.sh   # a SLURM-style job array instead
-    dprec-grid --select runs/grid-gmf-dpi --metric recall@20 \
+    dprec-grid --select runs/grid-gmf-dpi --metric recall@20 [--by metric|loss|trimmed_loss] \
         [--seeds 0,1,2 --out runs/best-gmf-dpi]            # best by validation, rerun over seeds
     dprec-grid --config "configs/default.py:dataset=modcloth,model=gmf" \
         --out runs/modcloth-gmf --grid preset.method=normal,wbpr,tce,rce,dpi,dvae \
@@ -456,33 +456,60 @@ def valid_value(run: dict[str, Any], metric: str) -> float:
     return -math.inf if value is None else float(value)
 
 
-def rank_runs(runs: Sequence[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
-    """Runs by validation `metric`, best first; ties in name order."""
-    return sorted(runs, key=lambda run: (-valid_value(run, metric), run["name"]))
+SELECT_BY = ("metric", "loss", "trimmed_loss")  # --by: what ranks the settings
 
 
-def select_best(runs: Sequence[dict[str, Any]], metric: str) -> dict[str, Any]:
-    """The run with the highest results['valid'][metric] (ties: first in name order)."""
+def valid_loss_value(run: dict[str, Any], by: str) -> float:
+    """results['valid_loss'] (`by` loss) or results['valid_trimmed_loss'] (trimmed_loss): the
+    validation loss at the run's best epoch; a missing (null) value ranks last."""
+    key = f"valid_{by}"
+    if key not in run["results"]:
+        raise GridError(
+            f"run {run['name']} has no {key} (made before dprec logged validation losses); "
+            "rerun it or select with --by metric"
+        )
+    value = run["results"][key]
+    return math.inf if value is None else float(value)
+
+
+def rank_runs(
+    runs: Sequence[dict[str, Any]], metric: str, by: str = "metric"
+) -> list[dict[str, Any]]:
+    """Runs best first, ties in name order: by the highest validation `metric` (`by`
+    "metric"), or the lowest validation loss (`by` "loss" or "trimmed_loss")."""
+    if by == "metric":
+        return sorted(runs, key=lambda run: (-valid_value(run, metric), run["name"]))
+    return sorted(runs, key=lambda run: (valid_loss_value(run, by), run["name"]))
+
+
+def select_best(runs: Sequence[dict[str, Any]], metric: str, by: str = "metric") -> dict[str, Any]:
+    """The run with the highest results['valid'][metric] (`by` "metric"), or the lowest
+    validation loss (`by` "loss" / "trimmed_loss"); ties: first in name order."""
     if not runs:
         raise GridError("no runs to select from")
-    return rank_runs(runs, metric)[0]
+    return rank_runs(runs, metric, by)[0]
 
 
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else "–"
 
 
-def selection_table(runs: Sequence[dict[str, Any]], metric: str) -> str:
-    """Markdown: every setting with its validation and test `metric`, best first."""
+def selection_table(runs: Sequence[dict[str, Any]], metric: str, by: str = "metric") -> str:
+    """Markdown: every setting with its validation (loss, with `by` a loss) and test `metric`,
+    best first."""
     header = ["setting", f"valid {metric}", f"test paper {metric}", f"test warm {metric}"]
+    if by != "metric":
+        header.insert(1, f"valid {by}")
     rows = []
-    for i, run in enumerate(rank_runs(runs, metric)):
+    for i, run in enumerate(rank_runs(runs, metric, by)):
         results = run["results"]
         test = results.get("test", {})
+        loss = [] if by == "metric" else [_fmt(results.get(f"valid_{by}"))]
         rows.append(
             [
                 f"**{run['name']}**" if i == 0 else run["name"],
-                _fmt(results["valid"][metric]),
+                *loss,
+                _fmt(results["valid"].get(metric)),
                 _fmt(test.get("paper", {}).get(metric)),
                 _fmt(test.get("warm", {}).get(metric)),
                 str(results.get("best_epoch", "–")),
@@ -538,6 +565,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--array-script", type=Path, help="write a job-array script instead")
     parser.add_argument("--select", type=Path, help="grid directory to select the best run of")
     parser.add_argument("--metric", default="recall@20", help="validation metric for --select")
+    parser.add_argument(
+        "--by",
+        choices=SELECT_BY,
+        default="metric",
+        help="--select by the highest --metric (default) or the lowest validation loss / "
+        "trimmed loss (each run's at its best epoch: run the grid with "
+        "--set eval.selection=loss|trimmed_loss)",
+    )
     parser.add_argument("--seeds", help="with --select: rerun the best setting for these seeds")
     return parser
 
@@ -557,9 +592,10 @@ def select(args: argparse.Namespace) -> Plan | None:
     if args.seeds is not None and args.out is None:
         raise GridError("--seeds needs --out, the directory of the reruns")
     runs = load_runs(args.select)
-    best = select_best(runs, args.metric)
-    say(selection_table(runs, args.metric))
-    say(f"best by valid {args.metric}: {best['name']} {best['overrides'] or ''}")
+    best = select_best(runs, args.metric, args.by)
+    say(selection_table(runs, args.metric, args.by))
+    by = args.metric if args.by == "metric" else args.by
+    say(f"best by valid {by}: {best['name']} {best['overrides'] or ''}")
     if args.seeds is None:
         return None
     return seed_plan(args.select, best, parse_seeds(args.seeds), args.out, parse_set(args.set))

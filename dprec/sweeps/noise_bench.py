@@ -4,21 +4,31 @@ score find the noisy interactions?
     dprec-noise-bench --out runs/noise-bench [--kinds uniform,popularity,user] \
         [--rates 0.2,0.4] [--methods normal,tce,rce,dcf,crossdenoise,dpi,dvae] [--seeds 0,1,2] \
         [--tune TRIALS] [--model gmf] [--max-epochs 30] [--jobs 2] [--n-users 2000] \
-        [--n-items 400] [--set KEY=VALUE ...]
+        [--n-items 400] [--selection metric|loss|trimmed_loss] [--set KEY=VALUE ...] \
+        [--worlds block,latent,real-ml100k] [--page docs/results/noise-bench.md]
 
-For each kind × rate, a planted table with known truth (`dprec.data.planted`) is written to
-OUT/data; for each method, `dprec-tune` (with --tune: TRIALS Optuna trials selected on
-the **noisy** validation split, then the best rerun over --seeds) or, without it,
-`dprec-grid` (the method's presets over --seeds, also selected on noisy validation) runs it
-into OUT/runs/KIND-RATE/METHOD. Both resume: rerun the same command after a kill.
+For each world × kind × rate (a **cell**; the worlds are docs/worlds.md's: block, latent,
+real-ml100k, real-modcloth; --n-users/--n-items go only to the worlds that take sizes), a
+planted table with known truth (`dprec.data.planted`) is written to
+OUT/data/WORLD-KIND-RATE.csv.gz; for each method and the **oracle** (normal training on the
+truth-clean training rows only, `data.train_truth=clean`: the ceiling of a perfect denoiser
+on the same split), `dprec-tune` (with --tune: TRIALS Optuna trials selected on the **noisy**
+validation split, then the best rerun over --seeds) or, without it, `dprec-grid` (the
+method's presets over --seeds, also selected on noisy validation) runs it into
+OUT/runs/WORLD-KIND-RATE/METHOD. Both resume: rerun the same command after a kill.
+`--selection loss|trimmed_loss` has every run pick its epoch (and the tuner its best trial) by
+that validation loss instead of the validation metric (`eval.selection`).
 
-OUT/noise_bench.csv and OUT/noise_bench.md then hold, per kind × rate × method, clean-test
-R@20 and N@20 (mean ± std over seeds; all and warm users), the popularity ranker's row, and
-the noise-detection ROC AUC of every method's score for telling clean from noisy training
-interactions (1 = perfect, 0.5 = chance): P(real positive) for DPI/DVAE, exp(−ℓ*) for DCF,
-the weight for CrossDenoise, σ(f) for normal training and T-CE (ranking by T-CE's loss is
-ranking by its σ(f)), and the trivial inverse item popularity. Bad input prints one line and
-exits with status 2.
+OUT/noise_bench.csv and OUT/noise_bench.md (and the generated page with --page) then hold,
+per cell × method, clean-test R@20 and N@20 (mean ± std over seeds; all and warm users), the
+gap closed towards the oracle on R@20 (all users), the reference rankers' rows (popularity,
+ItemKNN, RP3β, EASE, iALS, from the normal runs), and the noise-detection ROC AUC of every
+method's score for telling clean from noisy training interactions (1 = perfect, 0.5 =
+chance): P(real positive) for DPI/DVAE, exp(−ℓ*) for DCF, the weight for CrossDenoise, σ(f)
+for normal training and T-CE (ranking by T-CE's loss is ranking by its σ(f)), beside the
+trivial inverse item popularity. The summary at the top counts the cells where the best
+method closes at least half the gap, and the no-gap cells where it does no harm
+(`dprec.sweeps.noise_bench_table`). Bad input prints one line and exits with status 2.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import csv
-import math
+import inspect
 import subprocess
 import sys
 import time
@@ -35,17 +45,37 @@ from pathlib import Path
 from typing import Any
 
 from dprec.data import planted
+from dprec.errors import UserInputError
 from dprec.evaluation import noise_scores
-from dprec.runs import finished, rundir
+from dprec.references.names import REFERENCE_NAMES
+from dprec.runs import finished, pages, rundir
 from dprec.sweeps import grid
+from dprec.sweeps.noise_bench_table import (
+    CSV_COLUMNS,
+    METRICS,
+    NORMAL,
+    ORACLE,
+    POPULARITY,
+    VIEWS,
+    BenchRow,
+    Cell,
+    page_body,
+    stats,
+)
 
 DEFAULT_METHODS = ("normal", "tce", "rce", "dcf", "crossdenoise", "dpi", "dvae")
-METRICS = ("recall@20", "ndcg@20")
-VIEWS = ("paper", "warm")
 CSV_FILE = "noise_bench.csv"
 TABLE_FILE = "noise_bench.md"
-CSV_COLUMNS = ["kind", "rate", "method", "score", "metric", "view", "mean", "std", "n"]
-POPULARITY = "popularity"  # the model-free ranker's row, and the trivial noise score
+PAGE_TITLE = "Planted-noise benchmark"
+# --worlds name → (dprec.data.planted world, its options)
+WORLDS = {
+    "block": ("block", {}),
+    "latent": ("latent", {}),
+    "real-ml100k": ("real", {"dataset": "ml-100k"}),
+    "real-modcloth": ("real", {"dataset": "modcloth"}),
+}
+DEFAULT_WORLDS = ("block", "latent", "real-ml100k")
+ORACLE_SETTINGS = {"data.train_truth": "clean"}  # the oracle: train on the truth-clean rows
 
 
 class BenchError(Exception):
@@ -64,13 +94,25 @@ def data_flags(path: Path) -> dict[str, str]:
     }
 
 
-def write_data(out: Path, kind: str, rate: float, args: argparse.Namespace) -> Path:
-    """OUT/data/KIND-RATE.csv.gz (kept if it exists: a rerun resumes on the same data)."""
-    path = out / "data" / f"{kind}-{rate:g}.csv.gz"
+def world_options(world: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The planted world of a --worlds name and its options: the sizes (`args.n_users`,
+    `args.n_items`) only where the world takes them (the real world has its dataset's)."""
+    name, options = WORLDS[world]
+    takes = inspect.signature(planted.WORLDS[name]).parameters
+    sizes = {key: getattr(args, key) for key in ("n_users", "n_items") if key in takes}
+    return name, {**options, **sizes, "seed": 0}
+
+
+def write_data(
+    out: Path, kind: str, rate: float, args: argparse.Namespace, world: str = "block"
+) -> Path:
+    """OUT/data/WORLD-KIND-RATE.csv.gz (kept if it exists: a rerun resumes on the same data)."""
+    path = out / "data" / f"{Cell(world, kind, rate).name}.csv.gz"
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = planted.plant(kind, rate, n_users=args.n_users, n_items=args.n_items, seed=0).frame
+    name, options = world_options(world, args)
+    table = planted.plant(kind, rate, world=name, **options).frame
     frame = table.rename(columns={"user": "user_id", "item": "item_id"})
     rundir.write_atomic_bytes(path, frame.to_csv(index=False).encode(), gzip_compress=True)
     return path
@@ -82,19 +124,37 @@ def combo_command(
     """The tune.py (with --tune) or grid.py command of one kind × rate × method."""
     config = f"configs/default.py:dataset=table,model={args.model},method={method}"
     sets = [f"{key}={value}" for key, value in {**data_flags(data), **fixed}.items()]
+    selection = getattr(args, "selection", "metric")  # the default adds no flag
     if args.tune:
         command = [
             *("-m", "dprec.sweeps.tune", "--config", config, "--trials", str(args.tune)),
             *("--out", str(out), "--seeds", args.seeds, "--valid", "noisy"),
             *("--max-epochs", str(args.max_epochs)),
         ]
+        if selection != "metric":  # each run's epoch and the best trial: by the loss
+            command += ["--select", selection]
     else:
         sets.append(f"train.num_epochs={args.max_epochs}")
+        if selection != "metric":  # each seed's run picks its epoch by the loss
+            sets.append(f"eval.selection={selection}")
         command = ["-m", "dprec.sweeps.grid", "--config", config, "--out", str(out)]
         command += ["--grid", f"seed={args.seeds}"]
     for item in sets:
         command += ["--set", item]
     return [sys.executable, *command]
+
+
+def oracle_command(
+    args: argparse.Namespace, data: Path, out: Path, fixed: dict[str, str]
+) -> list[str]:
+    """The oracle's command: normal training, tuned like every method, on the truth-clean
+    training rows only (the same split, validation and test)."""
+    return combo_command(args, NORMAL, data, out, {**fixed, **ORACLE_SETTINGS})
+
+
+def combo_dir(out: Path, cell: Cell, method: str) -> Path:
+    """OUT/runs/WORLD-KIND-RATE/METHOD (METHOD `oracle` for the oracle)."""
+    return out / "runs" / cell.name / method
 
 
 def seed_runs(out: Path, tuned: bool) -> list[finished.FinishedRun]:
@@ -113,83 +173,53 @@ def popularity_auc(run_dir: Path) -> float | None:
         return None
     import pandas as pd
 
-    table = pd.read_csv(path)
-    popularity = table.groupby("item")["item"].transform("size").to_numpy()
-    return noise_scores.roc_auc(-popularity, table["truth"].to_numpy() == 1)
+    return noise_scores.inverse_popularity_auc(pd.read_csv(path))
 
 
-def _stats(values: Sequence[float | None]) -> tuple[float, float, int]:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return math.nan, math.nan, 0
-    mean = sum(finite) / len(finite)
-    var = sum((v - mean) ** 2 for v in finite) / (len(finite) - 1) if len(finite) > 1 else 0.0
-    return mean, math.sqrt(var), len(finite)
+def reference_setting(runs: Sequence[finished.FinishedRun], name: str) -> str:
+    """The grid point reference `name` chose on validation ("k=100, shrink=100"; "skipped"
+    where it could not run), from the first run that fitted it; "" for none or no setting."""
+    for run in runs:
+        chosen = run.results.get("reference_settings", {}).get(name)
+        if isinstance(chosen, dict):
+            if "skipped" in chosen:
+                return "skipped"
+            hyper = chosen.get("hyper") or {}
+            return ", ".join(
+                f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                for key, value in hyper.items()
+            )
+    return ""
 
 
-def collect(out: Path, kind: str, rate: float, methods: Sequence[str], tuned: bool) -> list:
-    """CSV rows of one kind × rate: every method's metrics and AUC, the popularity ranker."""
-    rows, popularity_metrics, popularity_aucs = [], {}, []
-    for method in methods:
-        combo = out / "runs" / f"{kind}-{rate:g}" / method
-        runs = seed_runs(combo, tuned)
+def collect(out: Path, cell: Cell, methods: Sequence[str], tuned: bool) -> list[BenchRow]:
+    """The rows of one cell: every method's and the oracle's metrics and noise AUC over its
+    seed runs; from the normal runs, the reference rankers' rows (with their chosen setting)
+    and the AUC of inverse popularity."""
+    rows: list[BenchRow] = []
+
+    def add(method, metric, view, values, setting="", score=""):
+        head = (cell.world, cell.kind, cell.rate, method, setting, score, metric, view)
+        rows.append(BenchRow(*head, *stats(values)))
+
+    normal_runs: list[finished.FinishedRun] = []
+    for method in [*methods, ORACLE]:
+        runs = seed_runs(combo_dir(out, cell, method), tuned)
+        normal_runs = runs if method == NORMAL else normal_runs
         for view in VIEWS:
             for metric in METRICS:
-                values = [run.metric(view, metric) for run in runs]
-                rows.append([kind, rate, method, "", metric, view, *_stats(values)])
+                add(method, metric, view, [run.metric(view, metric) for run in runs])
         aucs = [run.results.get("interpretation", {}).get("noise_detection_auc") for run in runs]
-        rows.append([kind, rate, method, "own", "auc", "train", *_stats(aucs)])
-        for run in runs:
+        add(method, "auc", "train", aucs, score="own")
+    for name in REFERENCE_NAMES:
+        setting = reference_setting(normal_runs, name)
+        for view in VIEWS:
             for metric in METRICS:
-                value = run.metric(f"{POPULARITY}_paper", metric)
-                if value is not None:
-                    popularity_metrics.setdefault(metric, value)
-        if method == "normal":
-            popularity_aucs = [popularity_auc(run.path) for run in runs]
-    for metric in METRICS:
-        value = popularity_metrics.get(metric)
-        rows.append([kind, rate, POPULARITY, "", metric, "paper", *_stats([value])])
-    rows.append([kind, rate, POPULARITY, "inverse popularity", "auc", "train",
-                 *_stats(popularity_aucs)])  # fmt: skip
+                values = [run.metric(f"{name}_{view}", metric) for run in normal_runs]
+                add(name, metric, view, values, setting=setting)
+    aucs = [popularity_auc(run.path) for run in normal_runs]
+    add(POPULARITY, "auc", "train", aucs, score="inverse popularity")
     return rows
-
-
-def _cell(mean: float, std: float, n: int) -> str:
-    if n == 0:
-        return "–"
-    return f"{mean:.4f} ± {std:.4f}" if n > 1 else f"{mean:.4f}"
-
-
-def markdown(rows: list[list[Any]], methods: Sequence[str], header: str) -> str:
-    """One table per kind × rate: a row per method, the popularity ranker last."""
-    index = {(r[0], r[1], r[2], r[4], r[5]): r[6:9] for r in rows}
-    from dprec.tools.report import METHOD_LABELS
-
-    labels = {**METHOD_LABELS, POPULARITY: "Popularity (AUC: inverse popularity)"}
-    labels |= {"normal": "Normal (AUC: σ(f))", "tce": "T-CE (AUC: its loss)"}
-    lines = [header, ""]
-    combos = list(dict.fromkeys((r[0], r[1]) for r in rows))
-    columns = ["R@20 all", "N@20 all", "R@20 warm", "N@20 warm", "noise AUC"]
-    keys = [("recall@20", "paper"), ("ndcg@20", "paper"), ("recall@20", "warm")]
-    keys += [("ndcg@20", "warm"), ("auc", "train")]
-    for kind, rate in combos:
-        best_recall = max(
-            (index[(kind, rate, m, "recall@20", "paper")][0] for m in methods),
-            key=lambda v: -math.inf if math.isnan(v) else v,
-        )
-        body = []
-        for method in [*methods, POPULARITY]:
-            cells = [labels.get(method, method)]
-            for metric, view in keys:
-                stats = index.get((kind, rate, method, metric, view))
-                cell = _cell(*stats) if stats else "–"
-                if (metric, view) == ("recall@20", "paper") and stats and stats[0] == best_recall:
-                    cell = f"**{cell}**"
-                cells.append(cell)
-            body.append(cells)
-        lines += [f"### {kind} noise, rate {rate:g}", ""]
-        lines += [*rundir.markdown_table(["method", *columns], body), ""]
-    return "\n".join(lines)
 
 
 def parse_list(text: str, name: str, kind=str) -> list:
@@ -209,18 +239,49 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument(
+        "--worlds",
+        default=",".join(DEFAULT_WORLDS),
+        help=f"planted worlds, every kind × rate in each: {', '.join(WORLDS)}",
+    )
     parser.add_argument("--kinds", default="uniform,popularity,user")
     parser.add_argument("--rates", default="0.2,0.4")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tune", type=int, default=0, help="Optuna trials per method; 0: presets")
+    parser.add_argument(
+        "--selection",
+        choices=("metric", "loss", "trimmed_loss"),
+        default="metric",
+        help="what picks each run's epoch (and, with --tune, the best trial): the validation "
+        "metric, or the validation loss / trimmed loss (eval.selection)",
+    )
     parser.add_argument("--model", default="gmf")
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=1, help="method runs at once")
     parser.add_argument("--n-users", type=int, default=2000)
     parser.add_argument("--n-items", type=int, default=400)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--page", type=Path, help="also write the generated Markdown page here")
     return parser
+
+
+def sizes_text(worlds: Sequence[str], args: argparse.Namespace) -> str:
+    """'2000 users × 400 items in block, latent; real-ml100k at its dataset's size'."""
+    sized = [world for world in worlds if "n_users" in world_options(world, args)[1]]
+    parts = [f"{args.n_users} users × {args.n_items} items in {', '.join(sized)}"] if sized else []
+    if len(sized) < len(worlds):
+        parts.append(f"{', '.join(w for w in worlds if w not in sized)} at its dataset's size")
+    return "; ".join(parts)
+
+
+def check_worlds(args: argparse.Namespace) -> list[str]:
+    """The --worlds names, each one of `WORLDS`."""
+    worlds = parse_list(args.worlds, "worlds")
+    for world in worlds:
+        if world not in WORLDS:
+            raise BenchError(f"unknown world {world!r}; choose from {', '.join(WORLDS)}")
+    return worlds
 
 
 def check_args(args: argparse.Namespace) -> tuple[list[str], list[float], list[str]]:
@@ -239,8 +300,12 @@ def check_args(args: argparse.Namespace) -> tuple[list[str], list[float], list[s
         if not 0.0 < rate < 1.0:
             raise BenchError(f"--rates must be in (0, 1), got {rate}")
     for method in methods:
+        if method == ORACLE:
+            raise BenchError("--methods: the oracle runs in every cell; leave it out")
         if method not in METHOD_NAMES:
             raise BenchError(f"unknown method {method!r}; choose from {', '.join(METHOD_NAMES)}")
+    if any(key in grid.parse_set(args.set) for key in ORACLE_SETTINGS):
+        raise BenchError("--set data.train_truth is the oracle's setting; leave it out")
     if "normal" not in methods:
         raise BenchError("--methods must include normal: it is the baseline every row is read by")
     if args.model not in MODEL_NAMES:
@@ -266,18 +331,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         kinds, rates, methods = check_args(args)
+        worlds = check_worlds(args)
     except (BenchError, grid.GridError) as err:
         print(f"noise_bench: error: {err}", file=sys.stderr)
         return 2
     out, fixed = args.out.resolve(), grid.parse_set(args.set)
+    cells = [Cell(world, kind, rate) for world in worlds for kind in kinds for rate in rates]
     jobs = []
-    for kind in kinds:
-        for rate in rates:
-            data = write_data(out, kind, rate, args)
-            for method in methods:
-                combo = out / "runs" / f"{kind}-{rate:g}" / method
-                log = out / "logs" / f"{kind}-{rate:g}-{method}.log"
-                jobs.append((combo, combo_command(args, method, data, combo, fixed), log))
+    for cell in cells:
+        try:
+            data = write_data(out, cell.kind, cell.rate, args, cell.world)
+        except (UserInputError, ValueError, TypeError) as err:  # a world's data or options
+            print(f"noise_bench: error: {cell.name}: {err}", file=sys.stderr)
+            return 2
+        for method in [*methods, ORACLE]:
+            combo = combo_dir(out, cell, method)
+            log = out / "logs" / f"{cell.name}-{method}.log"
+            command = (
+                oracle_command(args, data, combo, fixed)
+                if method == ORACLE
+                else combo_command(args, method, data, combo, fixed)
+            )
+            jobs.append((combo, command, log))
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {
@@ -291,24 +366,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = "done" if rc == 0 else f"FAILED (rc {rc}, see {log})"
             elapsed = time.perf_counter() - started
             print(f"[{done}/{len(jobs)}] {name} {status} ({elapsed:.0f} s)", flush=True)
-    rows = [
-        row
-        for kind in kinds
-        for rate in rates
-        for row in collect(out, kind, rate, methods, bool(args.tune))
-    ]
+    rows = [row for cell in cells for row in collect(out, cell, methods, bool(args.tune))]
     with open(out / CSV_FILE, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         writer.writerows(rows)
-    how = f"tuned on noisy validation ({args.tune} trials each)" if args.tune else "presets"
-    header = (
-        f"Planted-noise benchmark: {args.model}, {args.n_users} users × {args.n_items} items, "
-        f"seeds {args.seeds}, {how}, ≤ {args.max_epochs} epochs; clean test, mean ± std. "
-        f"Wall time {time.perf_counter() - started:.0f} s."
+    how = (
+        f"tuned on noisy validation ({args.tune} trials each)"
+        if args.tune
+        else "each run with its presets"
     )
-    rundir.write_atomic(out / TABLE_FILE, markdown(rows, methods, header) + "\n")
+    header = (
+        f"Planted-noise benchmark: worlds {', '.join(worlds)} ({sizes_text(worlds, args)}); "
+        f"{args.model}, "
+        f"seeds {args.seeds}, every method and the oracle {how}, ≤ {args.max_epochs} epochs; "
+        f"clean test, mean ± std over seeds. Wall time {time.perf_counter() - started:.0f} s."
+    )
+    body = page_body(rows, cells, methods, header)
+    rundir.write_atomic(out / TABLE_FILE, body + "\n")
     print(f"table: {out / TABLE_FILE} (csv: {out / CSV_FILE})")
+    if args.page:
+        shown = ["dprec-noise-bench", *(sys.argv[1:] if argv is None else argv)]
+        print(f"page: {pages.write_page(args.page, PAGE_TITLE, body, shown)}")
     return 1 if failed else 0
 
 

@@ -2,15 +2,18 @@
 
     dprec-tune --config "configs/default.py:dataset=D,model=M,method=X" --trials N \
         --out DIR [--valid noisy|clean] [--metric recall@20] [--seeds 0,1,2] [--jobs 1] \
-        [--max-epochs E] [--set KEY=VALUE ...] [--space JSON|FILE.json] [--pruner median|none]
+        [--max-epochs E] [--set KEY=VALUE ...] [--space JSON|FILE.json] [--pruner median|none] \
+        [--select metric|loss|trimmed_loss]
 
 Every trial is one ordinary `python -m dprec.main` subprocess (run from this checkout's root,
 with this checkout on PYTHONPATH) into DIR/trials/NNNN, with the trial's hyper-parameters as
 `--config.KEY=VALUE` overrides, `train.num_epochs` = the maximum epochs, `eval.valid_set` = the
 validation split (noisy by default: a user has no clean labels) and `eval.select_metric` = the
 tuned metric; dprec picks the best validation epoch itself (results.json `best_epoch`, `valid`),
-which is the trial's value. While a trial runs, the tuner reads its metrics.jsonl, reports each
-epoch's validation metric to Optuna and stops the subprocess when the pruner says so.
+which is the trial's value. With `--select loss|trimmed_loss` the runs pick their epoch by that
+validation loss instead (`eval.selection`), the trial's value is the selected epoch's loss and
+the study minimises it. While a trial runs, the tuner reads its metrics.jsonl, reports each
+epoch's validation metric (or loss) to Optuna and stops the subprocess when the pruner says so.
 
 The study lives in DIR/study.db (SQLite), so a killed tune resumes when the same command is
 rerun: trials a kill left RUNNING are marked FAIL and their settings re-queued into the same run
@@ -218,14 +221,38 @@ class Tune:
     metric: str
     jobs: int = 1
     seed: int = 0
+    selection: str = "metric"  # eval.selection: metric (maximised), loss or trimmed_loss (min.)
 
     @property
     def env(self) -> dict[str, str]:
         return grid.child_env(self.jobs)
 
+    @property
+    def objective(self) -> str:
+        """What a trial's value is, for messages: the metric, or `loss` / `trimmed_loss`."""
+        return self.metric if self.selection == "metric" else self.selection
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.selection == "metric" else "minimize"
+
+    def value_of(self, valid: Mapping[str, Any], record: Mapping[str, Any]) -> Any:
+        """The objective in an epoch record (metrics.jsonl) or results.json: `valid[metric]`,
+        or the record's `valid_loss` / `valid_trimmed_loss`; None where it is missing."""
+        if self.selection == "metric":
+            return valid.get(self.metric)
+        return record.get(f"valid_{self.selection}")
+
+    @property
+    def trial_fixed(self) -> dict[str, str]:
+        """`fixed` for a trial: the reference recommenders off unless --set names them. Trials
+        are compared on validation only, and each trial process would refit every reference;
+        the best setting's reruns (`best_plan`) keep them."""
+        return {"eval.references": "()", **self.fixed}
+
     def plan(self, name: str, params: Mapping[str, Any]) -> grid.Plan:
         points = {name: {k: override_value(v) for k, v in params.items()}}
-        return grid.Plan(self.config, self.out / TRIALS_DIR, self.fixed, points)
+        return grid.Plan(self.config, self.out / TRIALS_DIR, self.trial_fixed, points)
 
 
 # Runs the trial's command after asking Linux to SIGKILL it when the tuner dies (prctl
@@ -316,7 +343,7 @@ def run_trial(tune: Tune, trial) -> float:
             while True:
                 done = proc.poll() is not None
                 for line in read_epochs(run_dir / rundir.METRICS_FILE):
-                    epoch, value = line.get("epoch"), line.get("valid", {}).get(tune.metric)
+                    epoch, value = line.get("epoch"), tune.value_of(line.get("valid", {}), line)
                     if not isinstance(epoch, int) or epoch in reported or value is None:
                         continue
                     reported.add(epoch)
@@ -352,9 +379,9 @@ def run_trial(tune: Tune, trial) -> float:
     results = json.loads(results_file.read_text())
     trial.set_user_attr("best_epoch", results.get("best_epoch"))
     trial.set_user_attr("epochs_run", results.get("epochs_run"))
-    value = results.get("valid", {}).get(tune.metric)
+    value = tune.value_of(results.get("valid", {}), results)
     if value is None:
-        raise TrialFailed(f"no finite validation {tune.metric} in {results_file}")
+        raise TrialFailed(f"no finite validation {tune.objective} in {results_file}")
     return float(value)
 
 
@@ -389,7 +416,7 @@ def open_study(tune: Tune, settings: dict[str, Any], prune_startup: int, prune_w
         storage=f"sqlite:///{(tune.out / STUDY_FILE).resolve()}",
         sampler=optuna.samplers.TPESampler(seed=tune.seed),
         pruner=pruner_obj,
-        direction="maximize",
+        direction=tune.direction,  # a reloaded study keeps its own; `settings` must match
         load_if_exists=True,
     )
     # A reloaded study must not restart the sampler's random stream: a sampler seeded as the
@@ -401,8 +428,10 @@ def open_study(tune: Tune, settings: dict[str, Any], prune_startup: int, prune_w
     if stored is None:
         study.set_user_attr("settings", settings)
     elif stored != json.loads(json.dumps(settings)):
-        changed = sorted(
-            k for k in settings if stored.get(k) != json.loads(json.dumps(settings[k]))
+        changed = sorted(  # both sides' keys: `selection` is only stored when not "metric"
+            k
+            for k in {*settings, *stored}
+            if stored.get(k) != json.loads(json.dumps(settings.get(k)))
         )
         raise TuneError(
             f"{tune.out} holds a study of other settings ({', '.join(changed)} differ); "
@@ -510,7 +539,8 @@ def prepare_best(tune: Tune, plan: grid.Plan, best_trial, trial_seed: int) -> No
     source = tune.out / best_trial.user_attrs["run_dir"]
     for name, point in plan.points.items():
         target = plan.out / name
-        reuse = int(point[grid.SEED_KEY]) == trial_seed and grid.is_complete(source)
+        same_config = tune.trial_fixed == tune.fixed  # else the trial lacks the reference rows
+        reuse = same_config and int(point[grid.SEED_KEY]) == trial_seed and grid.is_complete(source)
         if reuse and not grid.is_complete(target):  # the same config: that run is this seed's
             if target.exists():
                 shutil.rmtree(target)
@@ -559,6 +589,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="the tune's directory")
     parser.add_argument("--valid", choices=("noisy", "clean"), default="noisy")
     parser.add_argument("--metric", help="validation metric (default: the config's selection)")
+    parser.add_argument(
+        "--select",
+        choices=("metric", "loss", "trimmed_loss"),
+        default="metric",
+        help="what picks each run's epoch and the best trial: the metric (maximised, default) "
+        "or the validation loss / trimmed loss (minimised)",
+    )
     parser.add_argument("--seeds", default="0,1,2", help="rerun the best over these seeds")
     parser.add_argument("--jobs", type=int, default=1, help="trials (and reruns) in parallel")
     parser.add_argument("--max-epochs", type=int, help="train.num_epochs (default: the preset)")
@@ -609,8 +646,12 @@ def setup(args: argparse.Namespace) -> tuple[Tune, dict[str, Any], list[str], in
             "eval.select_metric": metric,
         }
     )
+    if args.select != "metric":  # the default adds nothing: earlier studies resume as they were
+        fixed["eval.selection"] = args.select
     grid.check_out(args.out)
-    tune = Tune(config_arg, args.out, fixed, space, metric, args.jobs, args.sampler_seed)
+    tune = Tune(
+        config_arg, args.out, fixed, space, metric, args.jobs, args.sampler_seed, args.select
+    )
     settings = {
         "config": config_arg,
         "method": method,
@@ -619,6 +660,7 @@ def setup(args: argparse.Namespace) -> tuple[Tune, dict[str, Any], list[str], in
         "metric": metric,
         "valid_set": args.valid,
         "max_epochs": max_epochs,
+        **({"selection": args.select} if args.select != "metric" else {}),
     }
     trial_seed = int(setting(config, "seed", fixed))
     return tune, settings, seeds, trial_seed
@@ -643,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             remaining = args.trials - done["complete"] - done["pruned"]
             grid.say(
                 f"tune: {settings['method']} on valid {settings['valid_set']} "
-                f"{tune.metric}, {len(tune.space)} parameters, {args.trials} trials "
+                f"{tune.objective}, {len(tune.space)} parameters, {args.trials} trials "
                 f"({done['complete'] + done['pruned']} finished, {max(remaining, 0)} to run)"
             )
             if remaining > 0:
@@ -701,7 +743,7 @@ def finish(tune, study, settings, seeds, trial_seed, args, started) -> int:
     grid.say(
         f"tune: {n['complete']} complete, {n['pruned']} pruned, {n['failed']} failed "
         f"({n['duplicates']} repeated a setting, not rerun); best "
-        f"trial {best.number} valid {tune.metric} {best.value:.4f}: {_short(best.params)}"
+        f"trial {best.number} valid {tune.objective} {best.value:.4f}: {_short(best.params)}"
     )
     plan = best_plan(tune, best.params, seeds)
     prepare_best(tune, plan, best, trial_seed)

@@ -8,8 +8,10 @@ method — written to DIR/denoise_report.csv.gz; the mean per rating level; and 
 suspicious interactions (lowest P) in DIR/suspicious.csv. Where the data carry the truth (the
 synthetic generator), it prints the ROC-AUC and precision@k of flagging truly noisy
 interactions by 1 − P and, for comparison, by a T-CE-style loss score (the target's BCE on the
-interaction, −log σ(f): T-CE drops the largest-loss positives). Each run's lines end by naming
-the files written, with their row counts.
+interaction, −log σ(f): T-CE drops the largest-loss positives) and by the trivial score, item
+popularity (inverse popularity as a clean score: the bench's baseline), with the method's AUC
+beside the trivial one and a line saying so when the method's is worse. Each run's lines end by
+naming the files written, with their row counts.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from dprec.tools.run_loading import LoadedRun, load_run
 REPORT_FILE = "denoise_report.csv.gz"
 SUSPICIOUS_FILE = "suspicious.csv"
 PRECISION_KS = (100, 1000)
+METHOD_SCORE = "1 - P(real positive)"
+TRIVIAL_SCORE = "inverse item popularity"  # flags the rows of popular items first
 
 
 def precision_at(scores: np.ndarray, positive: np.ndarray, k: int) -> float:
@@ -56,8 +60,11 @@ def detection_scores(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     """AUC and precision@k of flagging truly noisy interactions, per score."""
     noisy = table["truth"].to_numpy() == 0
     scores = {
-        "1 - P(real positive)": 1.0 - table["probability"].to_numpy(),
+        METHOD_SCORE: 1.0 - table["probability"].to_numpy(),
         "T-CE loss score": table["loss"].to_numpy(),
+        # flagging noisy by popularity = ranking clean by inverse popularity: the same AUC as
+        # noise_scores.inverse_popularity_auc
+        TRIVIAL_SCORE: table.groupby("item")["item"].transform("size").to_numpy(),
     }
     return {
         name: {
@@ -66,6 +73,20 @@ def detection_scores(table: pd.DataFrame) -> dict[str, dict[str, float]]:
         }
         for name, score in scores.items()
     }
+
+
+def trivial_score_lines(detection: dict[str, dict[str, float]]) -> list[str]:
+    """The method's AUC beside inverse popularity's, and a line saying so when the method's is
+    worse (a method that learnt less about the noise than the item counts tell)."""
+    method, trivial = detection[METHOD_SCORE]["auc"], detection[TRIVIAL_SCORE]["auc"]
+    beside = f"{method:.3f} ({METHOD_SCORE}) beside {trivial:.3f} ({TRIVIAL_SCORE})"
+    lines = [f"  noise-detection AUC {beside}"]
+    if method < trivial:
+        lines.append(
+            f"  the method's score is WORSE than {TRIVIAL_SCORE}, a trivial score: "
+            f"AUC {method:.3f} < {trivial:.3f}"
+        )
+    return lines
 
 
 def report(run: LoadedRun, top: int) -> dict:
@@ -102,6 +123,8 @@ def print_summary(path: Path, summary: dict) -> None:
     for name, scores in summary.get("detection", {}).items():
         parts = " ".join(f"{k} {v:.3f}" for k, v in scores.items())
         print(f"  flagging truly noisy by {name}: {parts}")
+    if "detection" in summary:
+        print("\n".join(trivial_score_lines(summary["detection"])))
     print(f"  most suspicious (lowest P):\n{summary['suspicious'].to_string(index=False)}")
     for path, rows in summary["written"].items():
         print(f"  wrote {path} ({rows} rows)")

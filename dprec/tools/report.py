@@ -54,11 +54,12 @@ MODEL_LABELS = {"gmf": "GMF", "neumf": "NeuMF", "cdae": "CDAE", "lightgcn": "Lig
 RANKER_LABELS = {**REFERENCE_LABELS, "random": "Random"}
 TRAINED, REFERENCE = "trained", "reference"
 BELOW = "↓"  # a trained cell below the best reference row of its column
+COLLAPSED = "⚠"  # runs of the cell the collapse guard flagged (results.json "health")
 VIEW_TITLES = {"paper": "all test users (paper protocol)", "warm": "warm users"}
 EPOCH_TITLES = {"best": "the best validation epoch", "last": "the last epoch"}
 CSV_COLUMNS = [
     *("dataset", "view", "model", "method", "setting", "kind"),
-    *("metric", "mean", "std", "n"),
+    *("metric", "mean", "std", "n", "collapsed"),
 ]
 
 
@@ -303,13 +304,15 @@ def summarize(
                 ids = {"dataset": dataset, "view": view, "model": model}
                 for group in trained:
                     keys = {"method": group.method, "setting": group.setting, "kind": TRAINED}
-                    rows += summary_rows(ids | keys, group.runs, view, metrics, epoch)
+                    collapsed = sum(run.collapsed for run in group.runs)
+                    group_rows = summary_rows(ids | keys, group.runs, view, metrics, epoch)
+                    rows += [row | {"collapsed": collapsed} for row in group_rows]
                 model_runs = [run for group in trained for run in group.runs]
                 for name in ranker_names(model_runs, view, epoch):
                     entry = f"{name}_{view}"
                     having = [run for run in model_runs if run.test(entry, epoch) is not None]
                     label = RANKER_LABELS.get(name, name)
-                    keys = {"method": label, "setting": "", "kind": REFERENCE}
+                    keys = {"method": label, "setting": "", "kind": REFERENCE, "collapsed": 0}
                     rows += summary_rows(ids | keys, having, entry, metrics, epoch)
     return pd.DataFrame(rows, columns=CSV_COLUMNS)
 
@@ -379,7 +382,9 @@ def row_cells(
             cell = f"{cell} {BELOW}"
         cells.append(cell)
     n = int(rows["n"].max())
-    return cells + [str(n) if n else "–"]
+    collapsed = int(rows["collapsed"].max()) if "collapsed" in rows else 0
+    flag = f" {COLLAPSED}{collapsed}" if collapsed else ""
+    return cells + [f"{n}{flag}" if n else "–"]
 
 
 def view_table(table: pd.DataFrame, dataset: str, view: str, metrics: Sequence[str]) -> str:
@@ -417,7 +422,9 @@ def legend(table: pd.DataFrame, epoch: str) -> str:
         "(runs whose configs differ only in their seed); a cell of one run shows its value. "
         "n: runs per cell. –: not reported.",
         "**Bold**: the best row of each column, reference rows included. "
-        f"{BELOW}: a trained method below the best reference row of its column.",
+        f"{BELOW}: a trained method below the best reference row of its column. "
+        f"{COLLAPSED}k after n: k of the cell's runs collapsed (results.json `health`: the model "
+        "stopped learning; its numbers are not the method's).",
         "Reference rows: model-free rankers each run fits on the same data and users "
         f"({', '.join(RANKER_LABELS.values())}, as far as the runs report them), averaged over "
         "the runs of that model; ± only where those runs disagree.",

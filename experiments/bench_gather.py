@@ -2,7 +2,7 @@
 `jax.shard_map`, for the two table ops of a lazy-mode step: gathering a batch's rows and the
 lazy row-wise Adam update of the touched rows.
 
-    python benchmarks/bench_gather.py [--rows 1000000] [--dim 32] [--batch 2048]
+    python experiments/bench_gather.py [--rows 1000000] [--dim 32] [--batch 2048]
                                       [--repeats 15] [--calls 20] [--zipf 0.8]
                                       [--meshes 4,1] [--indices sharded,replicated]
 

@@ -1,7 +1,7 @@
 """The dense Adam step of one big table: optax's separate arrays against an interleaved layout
 and against one loop over row blocks.
 
-    python benchmarks/bench_adam_layout.py [--rows 1157633] [--dim 64] [--repeats 20]
+    python experiments/bench_adam_layout.py [--rows 1157633] [--dim 64] [--repeats 20]
         [--block-rows 4096] [--no-in-place]
 
 The exact dense update (LightGCN's f at Electronics scale, NeuMF's user tables) is bound by

@@ -1,18 +1,13 @@
-"""benchmarks/bench_gather.py on a tiny table: the GSPMD and shard_map formulations of the
+"""experiments/bench_gather.py on a tiny table: the GSPMD and shard_map formulations of the
 gather and of the lazy Adam update agree with each other and with plain NumPy / one device,
 and the collectives it reports are those of the compiled functions."""
 
-import sys
-
+import bench_gather as bench  # experiments/conftest.py puts this folder on sys.path
 import jax
 import numpy as np
 import pytest
-from conftest import REPO
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-import bench_gather as bench  # noqa: E402
-
-from dprec import sharding  # noqa: E402
+from dprec import sharding
 
 N_ROWS, DIM, BATCH = 400, 8, 64  # 100 rows per device on the 4 simulated devices
 
