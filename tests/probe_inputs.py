@@ -1,4 +1,4 @@
-"""Replays the bad inputs and first-run probes of issue 11; one line per probe.
+"""Replays the bad inputs, first-run probes and stops of issues 11 and 23; one line per probe.
 
     python tests/probe_inputs.py [--keep DIR]
 
@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +92,7 @@ def main() -> None:
         ("unwritable workdir", [TINY]),
         ("unknown config key", [TINY, "--config.train.nonexistent=1"]),
         ("num_epochs=0", [TINY, "--config.train.num_epochs=0"]),
+        ("eval.ks=20,20 (a repeated K)", [TINY, "--config.eval.ks=20,20"]),
     ]
     for name, argv in simple:
         workdir = "--workdir=/proc/dprec-probe" if "unwritable" in name else fresh(name)
@@ -129,8 +132,83 @@ def main() -> None:
             metadata.write_bytes(metadata.read_bytes()[:10])
         proc = cli(TINY, "--config.train.checkpoint_every=1", f"--workdir={workdir}")
         report(name, proc, results_state(workdir, before))
+    stops_and_misuse(root, no_truth)
     if not args.keep:
         shutil.rmtree(root)
+
+
+def _wait_for_epoch(workdir: Path, proc: subprocess.Popen, epochs: int = 1) -> None:
+    metrics = workdir / "metrics.jsonl"
+    while proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= epochs:
+            return
+        time.sleep(0.2)
+
+
+def stops_and_misuse(root: Path, table: Path) -> None:
+    """Issue 23's probes: --dry_run without a workdir, changed data under a finished run, two
+    runs on one workdir, SIGTERM, tools on an unfinished run, a full disk."""
+    own = [TINY, "--config.data.name=table", "--config.data.columns.user=uid"]
+    own += ["--config.data.columns.item=sku"]
+    proc = cli(TINY, "--dry_run")
+    report("--dry_run without --workdir (expect rc=0)", proc, "nothing written")
+
+    data = root / "edited.csv"
+    shutil.copy(table, data)
+    workdir = root / "edited data"
+    argv = [*own, f"--config.data.path={data}", f"--workdir={workdir}"]
+    cli(*argv)
+    before = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+    with open(data, "a") as handle:
+        handle.write("7,7\n")
+    proc = cli(*argv)
+    after = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+    report("data edited under a finished run", proc, "run kept" if after == before else "CHANGED")
+
+    workdir = root / "two runs"
+    command = [sys.executable, "-m", "dprec.main", TINY, f"--workdir={workdir}"]
+    both = [
+        subprocess.Popen(
+            command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    done = []
+    for process in both:
+        out, err = process.communicate()
+        done.append(subprocess.CompletedProcess(command, process.returncode, out, err))
+    status = sorted(p.returncode for p in done)
+    loser = next((p for p in done if p.returncode != 0), done[0])
+    report(f"two runs on one workdir (statuses {status}, expect [0, 2])", loser, "")
+
+    workdir = root / "sigterm"
+    command = [sys.executable, "-m", "dprec.main", TINY, "--config.train.num_epochs=200"]
+    command.append(f"--workdir={workdir}")
+    running = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for_epoch(workdir, running)
+    running.send_signal(signal.SIGTERM)
+    out, err = running.communicate()
+    proc = subprocess.CompletedProcess(command, running.returncode, out, err)
+    report("SIGTERM mid-run (expect rc=143)", proc, files_left(workdir)[:22])
+    for tool in ("dprec.tools.recommend", "dprec.tools.denoise_report"):
+        proc = cli(f"--workdir={workdir}", module=tool)
+        report(f"{tool.rsplit('.', 1)[1]} on the unfinished run", proc, "")
+
+    disk = root / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        print("skipped: full disk (cannot mount a 3 MB tmpfs here; tests/test_safe_stops.py)")
+        return
+    try:
+        proc = cli(TINY, f"--workdir={disk / 'run'}")
+        report("a 3 MB disk", proc, files_left(disk / "run")[:22])
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ MUST_SHIP = (
     "dprec/sweeps/noise_bench.py",
     "dprec/config/templates/default.py",
     "dprec/config/templates/tiny.py",
+    "dprec/config/templates/recsys25.py",
+    "dprec/sweeps/recsys25.py",
+    "dprec/sweeps/defaults_matrix.py",
 )
 
 

@@ -44,9 +44,9 @@ def test_kill_9_mid_run_then_same_command(tmp_path):
         "dprec.main",
         "--config=configs/tiny.py",
         "--config.method.name=dvae",
-        "--config.train.num_epochs=40",
+        "--config.train.num_epochs=12",
         "--config.train.checkpoint_every=1",
-        "--config.data.synthetic.n_users=1500",
+        "--config.data.synthetic.n_users=1000",
         "--config.data.synthetic.n_items=200",
         f"--config.method.prior_cache_dir={tmp_path / 'priors'}",
     ]

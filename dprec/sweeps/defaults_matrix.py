@@ -15,7 +15,8 @@ popularity ranker on the same users, and the collapse guard's verdict (results.j
 and DCF within one std of normal training, every method at or above popularity.
 `ml-100k-recsys25` is the RecSys'25 re-evaluation's ML-100k split (../shared/data) read as an
 own table in the DenoisingRec layout. `--tiny` trains every method on a tiny synthetic table
-for a few epochs and exits 1 if a run's loss did not fall or a run collapsed.
+for a few epochs, one run after the other in this process, and exits 1 if a run's loss did
+not fall or a run collapsed.
 """
 
 from __future__ import annotations
@@ -71,16 +72,42 @@ def dataset_config(dataset: str) -> tuple[str, dict[str, str]]:
     return dataset, {}
 
 
+# The tiny matrix's settings (typed: `--tiny` trains in this process).
+TINY_SETTINGS: dict[str, object] = {
+    "data.synthetic.n_users": 300,
+    "data.synthetic.n_items": 80,
+    "train.num_epochs": 5,
+    # ~16 steps an epoch at a larger rate: 20 steps of 1e-3 (batch 256) move the tables too
+    # little for a loss whose start is set by the data (PD's popularity term) to fall.
+    "train.batch_size": 64,
+    "train.learning_rate": 0.01,
+}
+
+
 def tiny_settings() -> dict[str, str]:
-    return {
-        "data.synthetic.n_users": "300",
-        "data.synthetic.n_items": "80",
-        "train.num_epochs": "5",
-        # ~16 steps an epoch at a larger rate: 20 steps of 1e-3 (batch 256) move the tables too
-        # little for a loss whose start is set by the data (PD's popularity term) to fall.
-        "train.batch_size": "64",
-        "train.learning_rate": "0.01",
-    }
+    """`TINY_SETTINGS` as `--config.KEY=VALUE` strings."""
+    return {key: str(value) for key, value in TINY_SETTINGS.items()}
+
+
+def run_tiny_in_process(cell: Cell, seed: int, out: Path) -> int:
+    """One tiny run in this process (CI's matrix: one JAX start for all runs, not one per run);
+    the exit status a subprocess would give: 0, or 1 with the error printed."""
+    from dprec import train  # JAX starts here, in this mode only
+    from dprec.config.presets import build_config
+    from dprec.config.recsys25 import set_dotted
+
+    workdir = cell.workdir(out, seed)
+    if (workdir / rundir.RESULTS_FILE).is_file():
+        return 0
+    config = build_config(f"dataset={cell.dataset},model={cell.model},method={cell.method}")
+    set_dotted(config, {**TINY_SETTINGS, "seed": seed, "eval.references": ()})
+    try:
+        train.train_and_evaluate(config, str(workdir))
+    except Exception as err:  # a failed cell is a line of the report, not the end of the matrix
+        print(f"FAILED {workdir}: {type(err).__name__}: {err}", flush=True)
+        return 1
+    print(f"done {workdir}", flush=True)
+    return 0
 
 
 def run_cell_seed(cell: Cell, seed: int, out: Path, extra: dict[str, str]) -> tuple[Cell, int, int]:
@@ -296,7 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         todo = [(cell, seed) for cell in cells for seed in cell.seeds]
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            statuses = list(pool.map(lambda cs: run_cell_seed(*cs, args.out, extra)[2], todo))
+            if args.tiny:
+                statuses = [run_tiny_in_process(*cs, args.out) for cs in todo]
+            else:
+                statuses = list(pool.map(lambda cs: run_cell_seed(*cs, args.out, extra)[2], todo))
         failed = sum(1 for s in statuses if s != 0)
         rows = summarize(collect(args.out))
         text = markdown(rows)
