@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import platform
@@ -29,12 +30,13 @@ from dprec.data.registry import load_dataset
 from dprec.data.sampling import PositiveSet
 from dprec.errors import TrainingError, UserInputError
 from dprec.evaluation import health, noise_scores, valid_loss
-from dprec.evaluation.views import Evaluator, create_evaluator
+from dprec.evaluation.views import Evaluator, create_evaluator, validation_set
 from dprec.graph.adjacency import Graph, build_graph_arrays, put_graph
 from dprec.methods import get_method
 from dprec.methods.base import Method
 from dprec.methods.roles import Roles
 from dprec.models import l2_row_tables
+from dprec.references import rows as reference_rows
 from dprec.references.names import REFERENCE_LABELS
 from dprec.runs import rundir
 from dprec.runs.checkpoint import CheckpointMeta, RunCheckpoints
@@ -196,7 +198,16 @@ def create_setup(
         roles=roles,
         initial_state=state,
         epoch_fn=make_epoch_fn(step, end_epoch, state_shardings=sharding.shardings_of(state)),
-        evaluator=create_evaluator(data, spec.eval, roles.score["target"], graph, mesh),
+        evaluator=create_evaluator(
+            data,
+            spec.eval,
+            roles.score["target"],
+            graph,
+            mesh,
+            model_free_fn=functools.partial(
+                reference_rows.model_free_rows, data, spec.eval, validation_set(data, spec.eval)
+            ),
+        ),
         positives=PositiveSet.from_pairs(data.train.users, data.train.items, data.n_items),
         graph=graph,
         negative_probs=method.negative_probs(spec, data),

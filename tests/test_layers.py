@@ -36,6 +36,7 @@ PYPROJECT = PACKAGE.parent / "pyproject.toml"
 LAYERS = {
     "dprec": 0,  # the package's face: __version__ only
     "dprec.errors": 0,
+    "dprec.files": 0,
     "dprec.specs": 0,
     "dprec.metrics": 0,
     "dprec.sharding": 0,
@@ -53,6 +54,7 @@ LAYERS = {
     "dprec.evaluation.*": 1,
     "dprec.runs.*": 1,
     "dprec.references.select": 1,
+    "dprec.references.rows": 2,  # the model-free rows: select and evaluation.ranking
     "dprec.config.*": 2,
     "dprec.train": 3,
     "dprec.main": 4,

@@ -143,12 +143,13 @@ def their_logs(tmp_path):
 
 def test_their_logs_are_read_at_the_smallest_loss(their_logs):
     erm = reproduction.their_selected(their_logs, "gmf", "erm")
+    # Their epoch 0 is the first epoch: epochs are counted from 1, as dprec counts them.
     assert [(s.seed, s.epoch, s.metrics["recall@20"]) for s in erm] == [
-        (2023, 1, 0.30),
-        (2024, 0, 0.20),
+        (2023, 2, 0.30),
+        (2024, 1, 0.20),
     ]
     deca = reproduction.their_selected(their_logs, "gmf", "dpi")
-    assert [(s.epoch, s.metrics["ndcg@20"]) for s in deca] == [(2, 0.12)]
+    assert [(s.epoch, s.metrics["ndcg@20"]) for s in deca] == [(3, 0.12)]
     assert reproduction.their_selected(their_logs, "gmf", "tce") == []
 
 

@@ -3,6 +3,7 @@ planted low-rank matrix, the validation selection on a planted best point, and t
 run's results."""
 
 import dataclasses
+import functools
 import importlib.util
 import json
 import math
@@ -27,6 +28,7 @@ from dprec.references import (
     rp3beta,
     select,
 )
+from dprec.references import rows as reference_rows
 from dprec.references.sparse_ops import interaction_matrix, keep_top_k_per_row
 
 # Users × items: u0 {0, 1}, u1 {0, 1, 2}, u2 {1, 2, 3}, u3 {3, 4}.
@@ -275,12 +277,15 @@ def test_popularity_reference_reproduces_the_popularity_ranker(tiny_config):
 def test_rows_on_a_four_device_mesh_mask_each_users_own_items(tiny_config, monkeypatch):
     """The target's tasks are sliced per device; the reference rows must still mask each
     user's own training and validation items (checked against a dense NumPy ranking)."""
-    monkeypatch.setattr(views, "_MODEL_FREE_CACHE", {})
+    monkeypatch.setattr(reference_rows, "_MODEL_FREE_CACHE", {})
     spec = _tiny_spec(tiny_config, references=("popularity",))
     data = load_dataset(spec.data)
     score = ranking.popularity_scores(data.item_popularity())
     mesh = sharding.create_mesh(4)
-    evaluator = views.create_evaluator(data, spec.eval, score, mesh=mesh)
+    rows = functools.partial(
+        reference_rows.model_free_rows, data, spec.eval, views.validation_set(data, spec.eval)
+    )
+    evaluator = views.create_evaluator(data, spec.eval, score, mesh=mesh, model_free_fn=rows)
     masked = np.tile(data.item_popularity().astype(np.float64), (data.n_users, 1))
     for part in (data.train, data.valid):
         masked[part.users, part.items] = -np.inf

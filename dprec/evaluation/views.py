@@ -1,6 +1,7 @@
 """The evaluation views of a run: validation, and the test under the paper protocol, on warm and
-cold users, on the noisy test, and the reference recommenders (popularity, ItemKNN, RP3β, EASE,
-iALS: `dprec.references`) and the random ranker on the same users.
+cold users, on the noisy test, and beside them the rows of the model-free rankers (the
+reference recommenders and the random ranker, `dprec.references.rows`, which the loop passes in
+as `model_free_fn`: the references rank with this package's `ranking`, so they sit above it).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -16,10 +17,21 @@ from dprec import metrics, sharding
 from dprec.data.dataset import InteractionData
 from dprec.evaluation import ranking
 from dprec.models import ScoreFns
-from dprec.references import select
 from dprec.specs import EvalSpec
 
 Metrics = dict[str, float | int | None]
+
+
+class ModelFreeResults(Protocol):
+    """What `model_free_fn` returns (`dprec.references.select.ReferenceResults`)."""
+
+    rows: dict[str, Metrics]  # {name}_paper / {name}_warm → metrics
+    settings: dict[str, dict[str, Any]]  # name → chosen hyper-parameters, JSON-ready
+
+
+def validation_set(data: InteractionData, spec: EvalSpec) -> Any:
+    """The interactions that validation ranks: the clean or the noisy split (`valid_set`)."""
+    return data.valid_clean if spec.valid_set == "clean" else data.valid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +46,10 @@ class Evaluator:
     topk_fn: Any
     graph: Any  # the training adjacency on device (None for models that need none)
     # () -> the reference and random rows; run by the first `test` only (see `model_free`).
-    model_free_fn: Callable[[], select.ReferenceResults]
+    model_free_fn: Callable[[], ModelFreeResults]
 
     @functools.cached_property
-    def _model_free(self) -> select.ReferenceResults:
+    def _model_free(self) -> ModelFreeResults:
         return self.model_free_fn()
 
     @property
@@ -49,7 +61,7 @@ class Evaluator:
     @property
     def reference_settings(self) -> dict[str, dict[str, Any]]:
         """name → the chosen hyper-parameters, their validation metrics and the seconds of
-        each reference (`select.ReferenceResults.settings`); JSON-ready."""
+        each reference (`ModelFreeResults.settings`); JSON-ready."""
         return self._model_free.settings
 
     def validate(self, params: Any) -> Metrics:
@@ -81,16 +93,23 @@ class Evaluator:
 
 
 def create_evaluator(
-    data: InteractionData, spec: EvalSpec, score: ScoreFns, graph: Any = None, mesh: Any = None
+    data: InteractionData,
+    spec: EvalSpec,
+    score: ScoreFns,
+    graph: Any = None,
+    mesh: Any = None,
+    *,
+    model_free_fn: Callable[[], ModelFreeResults],
 ) -> Evaluator:
-    """Prepare the ranking tasks once; the reference and random rows are computed once, by the
-    first `test` (`Evaluator.model_free`).
+    """Prepare the ranking tasks once; `model_free_fn()` (the reference and random rows, e.g.
+    `functools.partial(dprec.references.rows.model_free_rows, data, spec, valid_set)`) runs
+    once, on the first `test` (`Evaluator.model_free`).
 
     `score` are the target's scoring functions and `graph` the training adjacency they
     encode with (see `train.create_setup`); with a `mesh` the devices share every chunk's
     users (`ranking.make_topk_fn`)."""
     k_max = max(spec.ks)
-    valid_set = data.valid_clean if spec.valid_set == "clean" else data.valid
+    valid_set = validation_set(data, spec)
     multiple = 1 if mesh is None else sharding.num_shards(mesh)
     task_args = {"n_items": data.n_items, "chunk_size": spec.chunk_size, "multiple": multiple}
     valid_task = ranking.make_ranking_task(valid_set, [data.train], **task_args)
@@ -105,59 +124,5 @@ def create_evaluator(
         warm_test_users=warm,
         topk_fn=ranking.make_topk_fn(score, k_max, mesh=mesh),
         graph=graph,
-        model_free_fn=functools.partial(_model_free_rows, data, spec, valid_set),
+        model_free_fn=model_free_fn,
     )
-
-
-# (data fingerprint, sizes, eval settings) → rows: the runs of one process on the same data
-# (a DVAE prior and its run, a sweep's trials, a test file's runs) fit the references once.
-_MODEL_FREE_CACHE: dict[tuple[Any, ...], select.ReferenceResults] = {}
-_MODEL_FREE_CACHE_SIZE = 4
-
-
-def _model_free_rows(
-    data: InteractionData, spec: EvalSpec, valid_set: Any
-) -> select.ReferenceResults:
-    """The reference rows (popularity always: its rows are in the results contract) and the
-    random ranker's, on tasks laid out for one device: these rankers run unsharded, and a task
-    sliced for several devices numbers its masked rows within each device's slice.
-    Cached per process for the same data and evaluation settings."""
-    key = (
-        data.fingerprint,
-        data.n_users,
-        data.n_items,
-        tuple(spec.ks),
-        tuple(spec.references),
-        spec.chunk_size,
-        spec.selection_metric,
-        spec.valid_set,
-    )
-    if key not in _MODEL_FREE_CACHE:
-        while len(_MODEL_FREE_CACHE) >= _MODEL_FREE_CACHE_SIZE:
-            _MODEL_FREE_CACHE.pop(next(iter(_MODEL_FREE_CACHE)))
-        _MODEL_FREE_CACHE[key] = _fit_model_free_rows(data, spec, valid_set)
-    return _MODEL_FREE_CACHE[key]
-
-
-def _fit_model_free_rows(
-    data: InteractionData, spec: EvalSpec, valid_set: Any
-) -> select.ReferenceResults:
-    tasks = select.create_reference_tasks(data, valid_set, spec.chunk_size)
-    names = ("popularity", *(name for name in spec.references if name != "popularity"))
-    results = select.fit_references(
-        data,
-        valid_set,
-        ks=tuple(spec.ks),
-        names=names,
-        chunk_size=spec.chunk_size,
-        selection_metric=spec.selection_metric,
-        tasks=tasks,
-    )
-    topk = ranking.make_topk_fn(ranking.random_scores(data.n_items), max(spec.ks))
-    hits = ranking.hits_of(ranking.rank(topk, None, tasks.test), tasks.test)
-    n_relevant, warm = tasks.test.n_relevant, tasks.warm_test_users
-    random_rows = {
-        "random_paper": metrics.summarize(hits, n_relevant, spec.ks),
-        "random_warm": metrics.summarize(hits, n_relevant, spec.ks, warm),
-    }
-    return dataclasses.replace(results, rows={**results.rows, **random_rows})

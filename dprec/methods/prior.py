@@ -24,8 +24,8 @@ import numpy as np
 import dprec
 from dprec import sharding
 from dprec.data.dataset import InteractionData
+from dprec.files import write_atomic_bytes
 from dprec.models import init_model
-from dprec.runs import rundir
 from dprec.specs import MethodSpec, RunSpec
 
 _log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def save_params(path: Path, params: Any) -> None:
     leaves = {str(i): np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(params))}
     buffer = io.BytesIO()
     np.savez(buffer, **leaves)
-    rundir.write_atomic_bytes(path, buffer.getvalue())
+    write_atomic_bytes(path, buffer.getvalue())
 
 
 def load_params(path: Path, template: Any) -> Any:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dprec.errors import UserInputError
 from dprec.runs.rundir import write_atomic
 
 
@@ -55,9 +56,21 @@ def devices() -> str:
     return f"{len(kinds)} × {kinds[0]}" if kinds else "none"
 
 
+def this_command(argv: list[str] | None = None) -> list[str]:
+    """This process's command as a reader reruns it: `python -m dprec.x.y ARGS` for a module of
+    the package run with -m, else the script's name (a console script: `dprec-report ARGS`)."""
+    argv = sys.argv if argv is None else argv
+    script = Path(argv[0]).resolve()
+    package = Path(__file__).resolve().parents[1]
+    if script.suffix == ".py" and script.is_relative_to(package):
+        module = ".".join(script.relative_to(package.parent).with_suffix("").parts)
+        return ["python", "-m", module.removesuffix(".__main__"), *argv[1:]]
+    return [Path(argv[0]).name, *argv[1:]]
+
+
 def header(title: str, command: list[str] | str | None = None) -> str:
     """The page's title and its provenance block (Markdown)."""
-    command = command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
+    command = command if command is not None else this_command()
     shown = command if isinstance(command, str) else shlex.join(command)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -78,4 +91,26 @@ def write_page(path: str | Path, title: str, body: str, command=None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, header(title, command) + "\n" + body.rstrip() + "\n")
+    return path
+
+
+def provenance(command: list[str] | str | None = None) -> str:
+    """One line: the date, the commit and the command (for a block inside a hand-written page)."""
+    command = command if command is not None else this_command()
+    shown = command if isinstance(command, str) else shlex.join(command)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    return f"Written by `{shown}` on {now} (commit {commit()}, {cpu_model()})."
+
+
+def replace_block(path: str | Path, name: str, body: str) -> Path:
+    """Replace what lies between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `path` with
+    `body` (atomically); a `UserInputError` when the markers are missing, nothing written."""
+    path = Path(path)
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = path.read_text()
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise UserInputError(f"{path} has no single {start} … {end} block; add the two markers")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    write_atomic(path, f"{head}{start}\n{body.strip()}\n{end}{tail}")
     return path

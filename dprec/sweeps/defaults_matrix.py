@@ -36,7 +36,7 @@ from dprec.data.registry import data_dir
 from dprec.errors import UserInputError
 from dprec.methods.cards import METHOD_NAMES
 from dprec.runs import pages, rundir
-from dprec.runs.finished import FinishedRun, iter_runs
+from dprec.runs.finished import FinishedRun, iter_runs, method_label
 from dprec.sweeps import grid
 
 METRIC = "recall@20"
@@ -259,6 +259,38 @@ def markdown(rows: list[dict]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+HEADLINE_BLOCK = "headline-table"
+
+
+def headline(rows: list[dict], dataset: str, model: str) -> str:
+    """The README's headline: one (dataset, model) of the matrix, methods by selected R@20 (best
+    first), each against normal training and the popularity ranker."""
+    part = [r for r in rows if r["dataset"] == dataset and r["model"] == model and r["selected"]]
+    if not part:
+        raise UserInputError(f"no finished runs of {dataset} {model} to put in the headline")
+    part.sort(key=lambda r: -_mean_std(r["selected"])[0])
+    normal = next((r for r in part if r["method"] == "normal"), None)
+    normal_mean = _mean_std(normal["selected"])[0] if normal else None
+    popularity = next((r["popularity"] for r in part if r["popularity"] is not None), None)
+    body = []
+    for row in part:
+        mean = _mean_std(row["selected"])[0]
+        versus = [
+            "–" if normal_mean is None else f"{100 * (mean / normal_mean - 1):+.1f} %",
+            "–" if popularity is None else f"{100 * (mean / popularity - 1):+.1f} %",
+        ]
+        label = method_label({"name": row["method"]})
+        health = "⚠ collapsed" if row["collapsed"] else "ok"
+        body.append([label, _cell_text(row["selected"]), str(row["n"]), *versus, health])
+    header = ["method", f"test {METRIC}", "seeds", "vs normal", "vs popularity", "health"]
+    table = "\n".join(rundir.markdown_table(header, body))
+    return (
+        f"**{dataset}, {model.upper()}, every method at its defaults** (the defaults matrix; "
+        f"test {METRIC} at the epoch selected on the noisy validation split, paper view; "
+        f"popularity {popularity:.4f}).\n\n{table}\n\n" + pages.provenance()
+    )
+
+
 def parse_models(text: str) -> dict[str, int]:
     """'gmf:3,neumf:1' → {'gmf': 3, 'neumf': 1}."""
     models = {}
@@ -298,6 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, help="override every preset's epochs")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once")
     parser.add_argument("--page", type=Path, help="write the generated Markdown page here")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        help=f"replace the <!-- {HEADLINE_BLOCK}:start/end --> block of this file (README.md) "
+        "with the headline table of --headline",
+    )
+    parser.add_argument(
+        "--headline",
+        default="ml-100k:gmf",
+        help="DATASET:MODEL of the headline table (default %(default)s)",
+    )
     parser.add_argument("--tiny", action="store_true", help="CI mode (tiny synthetic data)")
     return parser
 
@@ -334,6 +377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.page:
             pages.write_page(args.page, "Defaults matrix", text)
             print(f"wrote {args.page}")
+        if args.readme:
+            dataset, _, model = args.headline.partition(":")
+            pages.replace_block(args.readme, HEADLINE_BLOCK, headline(rows, dataset, model))
+            print(f"wrote the headline table of {args.readme}")
         if args.tiny:
             failures = tiny_failures(args.out)
             for line in failures:

@@ -51,7 +51,8 @@ TRAINING_LOSS_CELLS = ("dpi", "dvae")
 
 @dataclasses.dataclass(frozen=True)
 class Selected:
-    """One run read at its selected epoch: the epoch and the test metrics there."""
+    """One run read at its selected epoch: the epoch (counted from 1, as dprec counts: their
+    logs' epoch 0 is the first) and the test metrics there."""
 
     seed: int
     epoch: int
@@ -120,7 +121,7 @@ def their_selected(logs: Path, model: str, cell: str) -> list[Selected]:
         selected.append(
             Selected(
                 seed=seed,
-                epoch=int(row["epoch"]),
+                epoch=int(row["epoch"]) + 1,
                 metrics={k: float(row[c]) for k, c in THEIR_COLUMNS.items()},
             )
         )
@@ -226,7 +227,7 @@ def markdown(rows: dict[tuple[str, str], dict]) -> str:
         "their N@20",
         "dprec N@20",
         "Δ N@20",
-        "epoch their / dprec",
+        "epoch their / dprec (from 1)",
         "seeds",
         "verdict",
     ]
