@@ -389,3 +389,39 @@ def test_a_generated_page_names_the_command_a_reader_reruns(tmp_path):
     lines = page.read_text().splitlines()
     assert lines[0] == "# Title" and "- command: `dprec-report runs`" in lines
     assert lines[-1] == "body"
+
+
+def test_a_method_page_says_where_its_defaults_stand(tmp_path):
+    from dprec.sweeps.defaults_matrix import METHOD_BLOCK, method_summary, write_method_pages
+
+    def row(dataset, method, selected, last=None, collapsed=()):
+        return {
+            "dataset": dataset,
+            "model": "gmf",
+            "method": method,
+            "n": len(selected),
+            "selected": selected,
+            "last": last or selected,
+            "popularity": 0.25,
+            "collapsed": list(collapsed),
+        }
+
+    rows = [
+        row("a", "normal", [0.30, 0.34]),  # 0.32 ± 0.02
+        row("a", "tce", [0.33]),  # within one std of normal
+        row("b", "normal", [0.30]),
+        row("b", "tce", [0.20], last=[0.10], collapsed=[0]),  # below both, falls, collapsed
+    ]
+    lines = [line for line in method_summary(rows, "tce").splitlines() if line.startswith("- ")]
+    assert lines == [
+        "- a, GMF: test recall@20 0.3300 (1 seed): within one std of normal; above popularity "
+        "(0.2500)",
+        "- b, GMF: test recall@20 0.2000 (1 seed): below normal (-33.3 %); **below** popularity "
+        "(0.2500); ⚠ collapsed in 1 of 1 runs; the last epoch falls to 0.1000",
+    ]
+    page = tmp_path / "tce.md"
+    page.write_text(f"# T-CE\n<!-- {METHOD_BLOCK}:start -->\nold\n<!-- {METHOD_BLOCK}:end -->\n")
+    (tmp_path / "normal.md").write_text("# Normal, no block\n")
+    assert write_method_pages(rows, tmp_path) == [page]
+    assert lines[1] in page.read_text() and "old" not in page.read_text()
+    assert (tmp_path / "normal.md").read_text() == "# Normal, no block\n"

@@ -291,6 +291,73 @@ def headline(rows: list[dict], dataset: str, model: str) -> str:
     )
 
 
+METHOD_BLOCK = "defaults-matrix"
+
+
+def _versus(mean: float, other: Sequence[float] | None, what: str) -> str:
+    """'above normal (+3.1 %)', 'within one std of normal', 'below normal (−12.0 %)'."""
+    if not other:
+        return f"no {what} run"
+    other_mean, other_std = _mean_std(other)
+    if abs(mean - other_mean) <= max(other_std, 1e-12) and len(other) > 1:
+        return f"within one std of {what}"
+    side = "above" if mean > other_mean else "below"
+    return f"{side} {what} ({100 * (mean / other_mean - 1):+.1f} %)"
+
+
+def method_summary(rows: list[dict], method: str) -> str:
+    """A method page's generated lines: per (dataset, model) of the matrix, where the method's
+    defaults stand against normal training and popularity, and whether they collapsed."""
+    by_key = {(r["dataset"], r["model"], r["method"]): r for r in rows}
+    lines = []
+    for row in rows:
+        if row["method"] != method or not row["selected"]:
+            continue
+        mean = _mean_std(row["selected"])[0]
+        normal = by_key.get((row["dataset"], row["model"], "normal"))
+        verdicts = []
+        if method != "normal":
+            verdicts.append(_versus(mean, normal["selected"] if normal else None, "normal"))
+        popularity = row["popularity"]
+        if popularity is not None:
+            side = "above" if mean >= popularity else "**below**"
+            verdicts.append(f"{side} popularity ({popularity:.4f})")
+        if row["collapsed"]:
+            verdicts.append(f"⚠ collapsed in {len(row['collapsed'])} of {row['n']} runs")
+        sel, last = (
+            _mean_std(row["selected"])[0],
+            _mean_std(row["last"])[0] if row["last"] else None,
+        )
+        if last is not None and last < 0.9 * sel:
+            verdicts.append(f"the last epoch falls to {last:.4f}")
+        seeds = f"{row['n']} seed{'s' if row['n'] > 1 else ''}"
+        where = f"{row['dataset']}, {row['model'].upper()}"
+        lines.append(
+            f"- {where}: test {METRIC} {_cell_text(row['selected'])} ({seeds}): "
+            + "; ".join(verdicts)
+        )
+    if not lines:
+        return "Not in the defaults matrix yet."
+    return (
+        "Where this method's defaults stand in the defaults matrix "
+        "([Results](../results/index.md#every-method-at-its-defaults-the-defaults-matrix)): "
+        f"test {METRIC} at the selected epoch, paper view.\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + pages.provenance()
+    )
+
+
+def write_method_pages(rows: list[dict], folder: Path) -> list[Path]:
+    """Replace the defaults-matrix block of every method page in `folder` that has one."""
+    written = []
+    for method in sorted({r["method"] for r in rows}):
+        page = folder / f"{method}.md"
+        if page.is_file() and f"<!-- {METHOD_BLOCK}:start -->" in page.read_text():
+            written.append(pages.replace_block(page, METHOD_BLOCK, method_summary(rows, method)))
+    return written
+
+
 def parse_models(text: str) -> dict[str, int]:
     """'gmf:3,neumf:1' → {'gmf': 3, 'neumf': 1}."""
     models = {}
@@ -337,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
         "with the headline table of --headline",
     )
     parser.add_argument(
+        "--method-pages",
+        type=Path,
+        help=f"replace the <!-- {METHOD_BLOCK}:start/end --> block of each method's page in this "
+        "folder (docs/methods) with where its defaults stand",
+    )
+    parser.add_argument(
         "--headline",
         default="ml-100k:gmf",
         help="DATASET:MODEL of the headline table (default %(default)s)",
@@ -381,6 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset, _, model = args.headline.partition(":")
             pages.replace_block(args.readme, HEADLINE_BLOCK, headline(rows, dataset, model))
             print(f"wrote the headline table of {args.readme}")
+        if args.method_pages:
+            written = write_method_pages(rows, args.method_pages)
+            print(f"wrote the defaults of {len(written)} method pages in {args.method_pages}")
         if args.tiny:
             failures = tiny_failures(args.out)
             for line in failures:
