@@ -287,6 +287,12 @@ def test_softmax_losses_draw_64_negatives_on_every_dataset_and_keep_normal_prese
     config = build_config("dataset=modcloth,model=neumf,method=softmax")
     assert (config.train.l2, config.train.num_epochs) == (normal.train.l2, normal.train.num_epochs)
     assert build_config("dataset=ml-100k,method=bpr").train.num_negatives == 1
+    # SL's own λ0 on ML-100k (the defaults matrix: at 1e-3 its last epoch fell below 0.9 × the
+    # selected one); BSL keeps normal training's.
+    assert build_config("dataset=ml-100k,model=gmf,method=softmax").train.l2 == 0.01
+    assert build_config("dataset=ml-100k,model=gmf,method=bsl").train.l2 == (
+        build_config("dataset=ml-100k,model=gmf,method=normal").train.l2
+    )
 
 
 @pytest.mark.parametrize(
