@@ -149,7 +149,7 @@ def stops_and_misuse(root: Path, table: Path) -> None:
     """Issue 23's probes: --dry_run without a workdir, changed data under a finished run, two
     runs on one workdir, SIGTERM, tools on an unfinished run, a full disk."""
     own = [TINY, "--config.data.name=table", "--config.data.columns.user=uid"]
-    own += ["--config.data.columns.item=sku"]
+    own += ["--config.data.columns.item=sku", "--config.data.clean_rule=none"]
     proc = cli(TINY, "--dry_run")
     report("--dry_run without --workdir (expect rc=0)", proc, "nothing written")
 
@@ -205,7 +205,9 @@ def stops_and_misuse(root: Path, table: Path) -> None:
         print("skipped: full disk (cannot mount a 3 MB tmpfs here; tests/test_safe_stops.py)")
         return
     try:
-        proc = cli(TINY, f"--workdir={disk / 'run'}")
+        # 3,000 users: checkpoints larger than the disk (tests/test_safe_stops.py's setting).
+        flags = ("--config.data.synthetic.n_users=3000", "--config.data.synthetic.n_items=400")
+        proc = cli(TINY, *flags, "--config.train.checkpoint_every=1", f"--workdir={disk / 'run'}")
         report("a 3 MB disk", proc, files_left(disk / "run")[:22])
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
