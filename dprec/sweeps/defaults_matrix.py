@@ -262,7 +262,7 @@ def markdown(rows: list[dict]) -> str:
 HEADLINE_BLOCK = "headline-table"
 
 
-def headline(rows: list[dict], dataset: str, model: str) -> str:
+def headline(rows: list[dict], dataset: str, model: str, stamp: str | None = None) -> str:
     """The README's headline: one (dataset, model) of the matrix, methods by selected R@20 (best
     first), each against normal training and the popularity ranker."""
     part = [r for r in rows if r["dataset"] == dataset and r["model"] == model and r["selected"]]
@@ -287,7 +287,7 @@ def headline(rows: list[dict], dataset: str, model: str) -> str:
     return (
         f"**{dataset}, {model.upper()}, every method at its defaults** (the defaults matrix; "
         f"test {METRIC} at the epoch selected on the noisy validation split, paper view; "
-        f"popularity {popularity:.4f}).\n\n{table}\n\n" + pages.provenance()
+        f"popularity {popularity:.4f}).\n\n{table}\n\n" + (stamp or pages.provenance())
     )
 
 
@@ -305,7 +305,7 @@ def _versus(mean: float, other: Sequence[float] | None, what: str) -> str:
     return f"{side} {what} ({100 * (mean / other_mean - 1):+.1f} %)"
 
 
-def method_summary(rows: list[dict], method: str) -> str:
+def method_summary(rows: list[dict], method: str, stamp: str | None = None) -> str:
     """A method page's generated lines: per (dataset, model) of the matrix, where the method's
     defaults stand against normal training and popularity, and whether they collapsed."""
     by_key = {(r["dataset"], r["model"], r["method"]): r for r in rows}
@@ -344,17 +344,19 @@ def method_summary(rows: list[dict], method: str) -> str:
         f"test {METRIC} at the selected epoch, paper view.\n\n"
         + "\n".join(lines)
         + "\n\n"
-        + pages.provenance()
+        + (stamp or pages.provenance())
     )
 
 
-def write_method_pages(rows: list[dict], folder: Path) -> list[Path]:
+def write_method_pages(rows: list[dict], folder: Path, stamp: str | None = None) -> list[Path]:
     """Replace the defaults-matrix block of every method page in `folder` that has one."""
     written = []
     for method in sorted({r["method"] for r in rows}):
         page = folder / f"{method}.md"
         if page.is_file() and f"<!-- {METHOD_BLOCK}:start -->" in page.read_text():
-            written.append(pages.replace_block(page, METHOD_BLOCK, method_summary(rows, method)))
+            written.append(
+                pages.replace_block(page, METHOD_BLOCK, method_summary(rows, method, stamp))
+            )
     return written
 
 
@@ -447,15 +449,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = summarize(collect(args.out))
         text = markdown(rows)
         print(text, end="")
+        # One stamp for every file written below: the commit before any of them changed.
+        stamp = pages.provenance()
         if args.page:
             pages.write_page(args.page, "Defaults matrix", text)
             print(f"wrote {args.page}")
         if args.readme:
             dataset, _, model = args.headline.partition(":")
-            pages.replace_block(args.readme, HEADLINE_BLOCK, headline(rows, dataset, model))
+            pages.replace_block(args.readme, HEADLINE_BLOCK, headline(rows, dataset, model, stamp))
             print(f"wrote the headline table of {args.readme}")
         if args.method_pages:
-            written = write_method_pages(rows, args.method_pages)
+            written = write_method_pages(rows, args.method_pages, stamp)
             print(f"wrote the defaults of {len(written)} method pages in {args.method_pages}")
         if args.tiny:
             failures = tiny_failures(args.out)
