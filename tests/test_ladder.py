@@ -1,0 +1,117 @@
+"""The ladder's page from constructed run directories: reference rows, trained rows over seeds,
+bold best cells, ↓ on trained cells below the best reference, and the goal's verdict."""
+
+import json
+
+import pytest
+
+from dprec.errors import UserInputError
+from dprec.sweeps import ladder
+
+
+def _write_run(folder, test, **extra):
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"seed": extra.pop("seed", 0)}))
+    (folder / "results.json").write_text(json.dumps({"test": test, **extra}))
+
+
+def _metrics(recall, ndcg):
+    return {"recall@20": recall, "ndcg@20": ndcg}
+
+
+def _build(out):
+    """ml-100k: popularity 0.20, EASE 0.40 (all users); GMF normal over 2 seeds at 0.42 and
+    0.44 (mean 0.43, +7.5 % over EASE), MF BPR 0.30 (below EASE)."""
+    _write_run(
+        out / "ml-100k" / "references",
+        {
+            "paper": _metrics(0.1, 0.05),  # the 1-epoch GMF of the reference run: not a row
+            "popularity_paper": _metrics(0.20, 0.10),
+            "popularity_warm": _metrics(0.21, 0.11),
+            "ease_paper": _metrics(0.40, 0.20),
+            "ease_warm": _metrics(0.45, 0.22),
+        },
+        reference_settings={"ease": {"hyper": {"l2": 500.0}}},
+    )
+    for seed, recall in ((0, 0.42), (1, 0.44)):
+        _write_run(
+            out / "ml-100k" / "gmf" / "normal" / "best" / f"seed{seed}",
+            {"paper": _metrics(recall, 0.25), "warm": _metrics(0.40, 0.21)},
+            best_epoch=7 + seed,
+            seed=seed,
+        )
+    (out / "ml-100k" / "gmf" / "normal" / "tune.json").write_text(
+        json.dumps({"best": {"params": {"train.learning_rate": 0.003}}, "trials": {}})
+    )
+    _write_run(
+        out / "ml-100k" / "mf" / "bpr" / "best" / "seed0",
+        {"paper": _metrics(0.30, 0.15), "warm": _metrics(0.31, 0.16)},
+        best_epoch=3,
+    )
+
+
+def test_rows_must_name_a_model_and_a_method():
+    assert ladder.parse_rows("gmf:normal, mf:bpr") == [
+        ladder.Row("gmf", "normal"),
+        ladder.Row("mf", "bpr"),
+    ]
+    for bad in ("gmf", "gmf:nope", "xmf:normal", ","):
+        with pytest.raises(UserInputError):
+            ladder.parse_rows(bad)
+
+
+def test_the_table_marks_the_best_cells_and_trained_cells_below_the_references(tmp_path):
+    _build(tmp_path)
+    rows = ladder.parse_rows("gmf:normal,mf:bpr,neumf:normal")  # neumf not run: no row
+    entries = ladder.collect(tmp_path, ["ml-100k"], rows)
+    labels = [entry["label"] for entry in entries]
+    assert labels == ["Popularity", "EASE", "GMF Normal", "MF BPR"]
+    gmf = entries[2]
+    assert gmf["values"][("paper", "recall@20")] == [0.42, 0.44]
+    assert gmf["epochs"] == [7, 8]
+    lines = ladder.dataset_table(entries).splitlines()
+    gmf_line = next(line for line in lines if line.startswith("| GMF Normal"))
+    bpr_line = next(line for line in lines if line.startswith("| MF BPR"))
+    ease_line = next(line for line in lines if line.startswith("| EASE"))
+    # R@20 all: GMF (0.43) is the best; warm: EASE (0.45) is, and GMF's 0.40 is below it.
+    assert "**0.4300 ± 0.0100**" in gmf_line
+    assert "0.4000 ± 0.0000 ↓" in gmf_line and "**0.4500**" in ease_line
+    assert "learning_rate=0.003" in gmf_line and "| 7, 8 |" in gmf_line
+    assert bpr_line.count(ladder.BELOW) == 4  # every column of MF BPR is below EASE
+    assert "l2=500" in ease_line
+    # Trained rows are ordered by all-users R@20, after the references.
+    assert lines.index(gmf_line) < lines.index(bpr_line)
+
+
+def test_the_goal_compares_the_best_trained_and_reference_rows(tmp_path):
+    _build(tmp_path)
+    entries = ladder.collect(tmp_path, ["ml-100k"], ladder.parse_rows("gmf:normal,mf:bpr"))
+    ml, modcloth = ladder.goal_lines(entries)
+    assert "GMF Normal R@20 0.4300 vs best reference EASE 0.4000: +7.5 %" in ml
+    assert "meets" in ml
+    assert "not measured" in modcloth
+    # Below the margin: 0.41 / 0.40 is +2.5 % and misses.
+    for entry in entries:
+        if entry["label"] == "GMF Normal":
+            entry["values"][("paper", "recall@20")] = [0.41]
+    assert "misses" in ladder.goal_lines(entries)[0]
+
+
+def test_the_readme_headline_lists_every_row_against_the_best_reference(tmp_path):
+    _build(tmp_path)
+    entries = ladder.collect(tmp_path, ["ml-100k"], ladder.parse_rows("gmf:normal,mf:bpr"))
+    text = ladder.headline(entries, "budget.", "stamp")
+    lines = text.splitlines()
+    assert any(
+        line.startswith("| GMF Normal | trained, tuned | 0.4300 ± 0.0100 | +7.5 % |")
+        for line in lines
+    )
+    assert any(line.startswith("| MF BPR | trained, tuned | 0.3000 | -25.0 % |") for line in lines)
+    assert any(line.startswith("| EASE | reference | 0.4000 | +0.0 % |") for line in lines)
+    assert text.endswith("stamp")
+
+
+def test_a_ladder_without_finished_runs_says_so(tmp_path, capsys):
+    status = ladder.main(["--out", str(tmp_path), "--datasets", "ml-100k", "--no-train"])
+    assert status == 2
+    assert "no finished ladder runs" in capsys.readouterr().err
