@@ -30,7 +30,9 @@ spec = specs.RunSpec(
     model=specs.ModelSpec(name="gmf"),
     method=specs.MethodSpec(name="dpi", c1=10.0, c2=10.0, alpha=0.0),
     train=specs.TrainSpec(num_epochs=30, batch_size=512, l2=0.01),
-    eval=specs.EvalSpec(ks=(5, 20)),
+    # Only the popularity ranker as a reference row here; add "ease", "ials", ... to see
+    # where the run stands against the stronger ones (docs/references.md).
+    eval=specs.EvalSpec(ks=(5, 20), references=("popularity",)),
 )
 run_config.validate_run_spec(spec)
 

@@ -34,6 +34,30 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The files that take minutes, longest first. Under `--dist loadfile` a file runs on one
+# worker; started first, they cannot leave one worker running a long file alone at the end
+# while the other idles (pyproject's `--no-loadscope-reorder` keeps this order instead of
+# xdist's default, most tests first).
+LONG_FILES = (
+    "test_multiprocess.py",
+    "test_safe_stops.py",
+    "test_denoising_learns.py",
+    "test_resume.py",
+    "test_tune.py",
+    "test_training.py",
+    "test_readme_commands.py",
+    "test_examples.py",
+    "test_defaults.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long files first (in LONG_FILES order), then the rest in their usual order."""
+    rank = {name: index for index, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))
+
+
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

@@ -48,6 +48,7 @@ def test_kill_9_mid_run_then_same_command(tmp_path):
         "--config.train.checkpoint_every=1",
         "--config.data.synthetic.n_users=1000",
         "--config.data.synthetic.n_items=200",
+        "--config.eval.references=()",
         f"--config.method.prior_cache_dir={tmp_path / 'priors'}",
     ]
     env = dict(os.environ, JAX_PLATFORMS="cpu")

@@ -27,6 +27,7 @@ def test_model_learns_on_synthetic_default(model):
     # The test metrics are those of the best validation epoch, which comes before epoch 20
     # (20, 30 and 60 epochs gave the same Recall@20 for both models).
     config.train.num_epochs = 20
+    config.eval.references = ("popularity",)  # the only row compared below
     results = train.train_and_evaluate(config, None)
     n_items = config.data.synthetic.n_items
     random_recall = 20 / n_items  # expected Recall@20 of a random ranking

@@ -272,6 +272,22 @@ def test_space_table_and_parsing():
         tune.parse_space('{"a.b": {"low": 0, "high": 1, "log": true}}')
 
 
+def test_a_new_study_tries_the_preset_first(tmp_path):
+    """Trial 0 of a new study is the preset (each searched key in its range at the config's
+    value); a key whose preset lies outside its range, or that --set fixes, is sampled."""
+    config = tune.load_config("configs/default.py:dataset=ml-100k,model=gmf,method=tce")
+    space = tune.method_space("tce")
+    first = tune.preset_params(config, space, {"method.drop_rate": "0.3"})
+    assert first["train.learning_rate"] == config.train.learning_rate == 1e-3
+    assert first["method.drop_rate"] == 0.3  # the --set value, parsed like the config's
+    assert first["method.num_gradual"] == config.method.num_gradual
+    assert space["train.l2"].contains(config.train.l2) == ("train.l2" in first)
+    outside = {"train.learning_rate": tune.Float(0.1, 1.0)}
+    assert tune.preset_params(config, outside, {}) == {}
+    assert tune.Int(1, 9, 2).contains(5) and not tune.Int(1, 9, 2).contains(4)
+    assert tune.Choice((0.1, 1.0)).contains(1.0) and not tune.Choice((0.1,)).contains(0.2)
+
+
 def test_a_reopened_study_samples_new_settings(tmp_path):
     """Topping up a study (a rerun with more --trials, or after a kill) must not propose the
     first trials' settings again: the sampler's seed moves on with the stored trials."""

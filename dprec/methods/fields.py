@@ -28,6 +28,9 @@ class Choice:
     def suggest(self, trial, key: str):
         return trial.suggest_categorical(key, list(self.values))
 
+    def contains(self, value: Any) -> bool:
+        return value in self.values
+
     def describe(self) -> Any:
         return list(self.values)
 
@@ -43,6 +46,9 @@ class Float:
     def suggest(self, trial, key: str):
         return trial.suggest_float(key, self.low, self.high, log=self.log)
 
+    def contains(self, value: Any) -> bool:
+        return isinstance(value, (int, float)) and self.low <= value <= self.high
+
     def describe(self) -> Any:
         return {"low": self.low, "high": self.high, "log": self.log}
 
@@ -57,6 +63,13 @@ class Int:
 
     def suggest(self, trial, key: str):
         return trial.suggest_int(key, self.low, self.high, step=self.step)
+
+    def contains(self, value: Any) -> bool:
+        return (
+            isinstance(value, int)
+            and self.low <= value <= self.high
+            and (value - self.low) % self.step == 0
+        )
 
     def describe(self) -> Any:
         return {"low": self.low, "high": self.high, "step": self.step, "int": True}

@@ -143,8 +143,8 @@ def run_all(
             jobs.append(
                 (reference_command(dataset, out), out / "logs" / f"{dataset}-references.log")
             )
-    for dataset in datasets:
-        for row in rows:
+    for row in rows:  # row by row: a stopped ladder has its first rows on every dataset
+        for dataset in datasets:
             command = tune_command(row, dataset, out, args.trials, args.max_epochs, args.seeds)
             jobs.append((command, out / "logs" / f"{dataset}-{row.model}-{row.method}.log"))
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:

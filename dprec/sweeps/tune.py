@@ -15,13 +15,15 @@ validation loss instead (`eval.selection`), the trial's value is the selected ep
 the study minimises it. While a trial runs, the tuner reads its metrics.jsonl, reports each
 epoch's validation metric (or loss) to Optuna and stops the subprocess when the pruner says so.
 
-The study lives in DIR/study.db (SQLite), so a killed tune resumes when the same command is
-rerun: trials a kill left RUNNING are marked FAIL and their settings re-queued into the same run
-directory (dprec resumes it from its checkpoint); the study stops at N finished (complete or
-pruned) trials. Then the best setting is rerun over --seeds into DIR/best (dprec-grid's
-layout: grid.json + one run directory per seed; `dprec-report DIR/best` reads it),
-and DIR/tune.json (the best setting, its value, the trial counts) and DIR/trials.csv (one row
-per trial) are written. Bad input prints one line and exits with status 2.
+A new study's first trial is the preset itself (each searched key at the config's value,
+where that lies in its range): the tuned setting is then never one the preset beats on the
+validation split. The study lives in DIR/study.db (SQLite), so a killed tune resumes when the
+same command is rerun: trials a kill left RUNNING are marked FAIL and their settings re-queued
+into the same run directory (dprec resumes it from its checkpoint); the study stops at N
+finished (complete or pruned) trials. Then the best setting is rerun over --seeds into
+DIR/best (dprec-grid's layout: grid.json + one run directory per seed; `dprec-report
+DIR/best` reads it), and DIR/tune.json (the best setting, its value, the trial counts) and
+DIR/trials.csv (one row per trial) are written. Bad input prints one line and exits with status 2.
 """
 
 from __future__ import annotations
@@ -197,6 +199,21 @@ def setting(config: Any, key: str, fixed: Mapping[str, str]) -> Any:
         raise TuneError(f"bad --set {key}={text}: {err}") from err
 
 
+def preset_params(config: Any, space: Mapping[str, Any], fixed: Mapping[str, str]) -> dict:
+    """The preset's own value of each searched key, where it lies in the key's range: a new
+    study's first trial, so that the tuned setting is never one the preset beats on validation
+    (a key whose preset value is outside its range is left to the sampler)."""
+    params = {}
+    for key, distribution in space.items():
+        try:
+            value = setting(config, key, fixed)
+        except KeyError:  # a --space key the config does not have: dprec.main will say so
+            continue
+        if distribution.contains(value):
+            params[key] = value
+    return params
+
+
 def check_metric(metric: str, ks: Sequence[int]) -> str:
     """`metric` must be recall@K or ndcg@K for a K the runs compute (eval.ks)."""
     match = _METRIC.fullmatch(metric)
@@ -222,6 +239,7 @@ class Tune:
     jobs: int = 1
     seed: int = 0
     selection: str = "metric"  # eval.selection: metric (maximised), loss or trimmed_loss (min.)
+    first_params: dict[str, Any] = dataclasses.field(default_factory=dict)  # `preset_params`
 
     @property
     def env(self) -> dict[str, str]:
@@ -650,7 +668,15 @@ def setup(args: argparse.Namespace) -> tuple[Tune, dict[str, Any], list[str], in
         fixed["eval.selection"] = args.select
     grid.check_out(args.out)
     tune = Tune(
-        config_arg, args.out, fixed, space, metric, args.jobs, args.sampler_seed, args.select
+        config_arg,
+        args.out,
+        fixed,
+        space,
+        metric,
+        args.jobs,
+        args.sampler_seed,
+        args.select,
+        preset_params(config, space, fixed),
     )
     settings = {
         "config": config_arg,
@@ -680,6 +706,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             warmup = settings["max_epochs"] // 5 if args.prune_warmup is None else args.prune_warmup
             study = open_study(tune, settings, args.prune_startup, warmup, args.pruner)
+            if not study.trials and tune.first_params:  # a new study: the preset first
+                study.enqueue_trial(tune.first_params, user_attrs={"preset": True})
             requeue_stale(study)
             done = counts(study)
             remaining = args.trials - done["complete"] - done["pruned"]
