@@ -327,43 +327,6 @@ def test_paper_datasets_keep_the_paper_rule_and_others_the_batch_rule():
     assert specs.TrainSpec().l2_rule == "batch"
 
 
-def test_the_readme_headline_block_is_written_from_the_matrix(tmp_path):
-    from dprec.errors import UserInputError
-    from dprec.runs import pages
-    from dprec.sweeps.defaults_matrix import HEADLINE_BLOCK, headline
-
-    def row(method, selected, collapsed=()):
-        return {
-            "dataset": "d",
-            "model": "gmf",
-            "method": method,
-            "n": len(selected),
-            "selected": selected,
-            "last": selected,
-            "popularity": 0.25,
-            "collapsed": list(collapsed),
-        }
-
-    rows = [row("normal", [0.30, 0.34]), row("tce", [0.35]), row("dcf", [0.05], collapsed=[0])]
-    text = headline(rows, "d", "gmf")
-    lines = [line for line in text.splitlines() if line.startswith("| ")]
-    # Best first; T-CE is 0.35 / 0.32 − 1 = +9.4 % over normal and +40 % over popularity.
-    assert lines[1] == "| T-CE | 0.3500 | 1 | +9.4 % | +40.0 % | ok |"
-    assert lines[2] == "| Normal | 0.3200 ± 0.0200 | 2 | +0.0 % | +28.0 % | ok |"
-    assert lines[3] == "| DCF | 0.0500 | 1 | -84.4 % | -80.0 % | ⚠ collapsed |"
-    readme = tmp_path / "README.md"
-    readme.write_text(
-        f"# x\n<!-- {HEADLINE_BLOCK}:start -->\nold\n<!-- {HEADLINE_BLOCK}:end -->\nend\n"
-    )
-    pages.replace_block(readme, HEADLINE_BLOCK, text)
-    written = readme.read_text()
-    assert "old" not in written and lines[1] in written and written.endswith("end\n")
-    readme.write_text("# no markers\n")
-    with pytest.raises(UserInputError, match="add the two markers"):
-        pages.replace_block(readme, HEADLINE_BLOCK, text)
-    assert readme.read_text() == "# no markers\n"
-
-
 def test_a_generated_page_names_the_command_a_reader_reruns(tmp_path):
     from pathlib import Path as P
 

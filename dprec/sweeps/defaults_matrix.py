@@ -3,7 +3,7 @@
     python -m dprec.sweeps.defaults_matrix --out runs/defaults \\
         [--datasets ml-100k,modcloth,ml-100k-recsys25,synthetic] [--methods normal,tce,...] \\
         [--models gmf:3,neumf:3,mf:1,cdae:1,lightgcn:1] [--epochs N] [--jobs 2] \\
-        [--page docs/results/defaults-matrix.md]
+        [--page docs/results/defaults-matrix.md] [--method-pages docs/methods]
     python -m dprec.sweeps.defaults_matrix --tiny --out /tmp/m   # CI: tiny data, a few epochs
 
 Each cell is one ordinary `python -m dprec.main` run per seed of the (dataset, model, method)
@@ -36,7 +36,7 @@ from dprec.data.registry import data_dir
 from dprec.errors import UserInputError
 from dprec.methods.cards import METHOD_NAMES
 from dprec.runs import pages, rundir
-from dprec.runs.finished import FinishedRun, iter_runs, method_label
+from dprec.runs.finished import FinishedRun, iter_runs
 from dprec.sweeps import grid
 
 METRIC = "recall@20"
@@ -259,38 +259,6 @@ def markdown(rows: list[dict]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-HEADLINE_BLOCK = "headline-table"
-
-
-def headline(rows: list[dict], dataset: str, model: str, stamp: str | None = None) -> str:
-    """The README's headline: one (dataset, model) of the matrix, methods by selected R@20 (best
-    first), each against normal training and the popularity ranker."""
-    part = [r for r in rows if r["dataset"] == dataset and r["model"] == model and r["selected"]]
-    if not part:
-        raise UserInputError(f"no finished runs of {dataset} {model} to put in the headline")
-    part.sort(key=lambda r: -_mean_std(r["selected"])[0])
-    normal = next((r for r in part if r["method"] == "normal"), None)
-    normal_mean = _mean_std(normal["selected"])[0] if normal else None
-    popularity = next((r["popularity"] for r in part if r["popularity"] is not None), None)
-    body = []
-    for row in part:
-        mean = _mean_std(row["selected"])[0]
-        versus = [
-            "–" if normal_mean is None else f"{100 * (mean / normal_mean - 1):+.1f} %",
-            "–" if popularity is None else f"{100 * (mean / popularity - 1):+.1f} %",
-        ]
-        label = method_label({"name": row["method"]})
-        health = "⚠ collapsed" if row["collapsed"] else "ok"
-        body.append([label, _cell_text(row["selected"]), str(row["n"]), *versus, health])
-    header = ["method", f"test {METRIC}", "seeds", "vs normal", "vs popularity", "health"]
-    table = "\n".join(rundir.markdown_table(header, body))
-    return (
-        f"**{dataset}, {model.upper()}, every method at its defaults** (the defaults matrix; "
-        f"test {METRIC} at the epoch selected on the noisy validation split, paper view; "
-        f"popularity {popularity:.4f}).\n\n{table}\n\n" + (stamp or pages.provenance())
-    )
-
-
 METHOD_BLOCK = "defaults-matrix"
 
 
@@ -400,21 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once")
     parser.add_argument("--page", type=Path, help="write the generated Markdown page here")
     parser.add_argument(
-        "--readme",
-        type=Path,
-        help=f"replace the <!-- {HEADLINE_BLOCK}:start/end --> block of this file (README.md) "
-        "with the headline table of --headline",
-    )
-    parser.add_argument(
         "--method-pages",
         type=Path,
         help=f"replace the <!-- {METHOD_BLOCK}:start/end --> block of each method's page in this "
         "folder (docs/methods) with where its defaults stand",
-    )
-    parser.add_argument(
-        "--headline",
-        default="ml-100k:gmf",
-        help="DATASET:MODEL of the headline table (default %(default)s)",
     )
     parser.add_argument("--tiny", action="store_true", help="CI mode (tiny synthetic data)")
     return parser
@@ -454,10 +411,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.page:
             pages.write_page(args.page, "Defaults matrix", text)
             print(f"wrote {args.page}")
-        if args.readme:
-            dataset, _, model = args.headline.partition(":")
-            pages.replace_block(args.readme, HEADLINE_BLOCK, headline(rows, dataset, model, stamp))
-            print(f"wrote the headline table of {args.readme}")
         if args.method_pages:
             written = write_method_pages(rows, args.method_pages, stamp)
             print(f"wrote the defaults of {len(written)} method pages in {args.method_pages}")

@@ -319,36 +319,41 @@ def markdown(entries: Sequence[dict], args_text: str) -> str:
 
 
 def headline(entries: Sequence[dict], args_text: str, stamp: str) -> str:
-    """The README's headline: per goal column, the reference rows and the trained rows."""
-    parts = []
-    for dataset, view in GOAL:
-        part = [
-            e for e in entries if e["dataset"] == dataset and (view, "recall@20") in e["values"]
-        ]
-        if not part:
-            continue
-        part.sort(key=lambda e: -(_mean(e, view, "recall@20") or 0.0))
+    """The README's headline: one table of the goal's columns (test R@20 and the difference to
+    that column's best reference row), rows ordered by the first column."""
+    labels = list(dict.fromkeys(e["label"] for e in entries))
+    kinds = {e["label"]: e["kind"] for e in entries}
+
+    def cell(label: str, dataset: str, view: str) -> tuple[float | None, list[str]]:
+        part = [e for e in entries if e["dataset"] == dataset]
+        entry = next((e for e in part if e["label"] == label), None)
+        values = entry["values"].get((view, "recall@20")) if entry else None
+        if not values:
+            return None, ["–", "–"]
         reference = best_of(part, "reference", view, "recall@20")
         r = _mean(reference, view, "recall@20") if reference else None
-        body = []
-        for entry in part:
-            mean = _mean(entry, view, "recall@20")
-            versus = "–" if r is None else f"{100 * (mean / r - 1):+.1f} %"
-            kind = "reference" if entry["kind"] == "reference" else "trained, tuned"
-            body.append(
-                [entry["label"], kind, _cell_text(entry["values"][(view, "recall@20")]), versus]
-            )
-        header = ["row", "kind", f"test R@20 ({VIEW_TITLES[view]} users)", "vs best reference"]
-        parts.append(
-            f"**{dataset}, {VIEW_TITLES[view]} test users**\n\n"
-            + "\n".join(rundir.markdown_table(header, body))
-        )
+        mean = _mean_std(values)[0]
+        versus = "–" if r is None else f"{100 * (mean / r - 1):+.1f} %"
+        return mean, [_cell_text(values), versus]
+
+    first = GOAL[0]
+    labels.sort(key=lambda label: -(cell(label, *first)[0] or 0.0))
+    header = ["row", "kind"]
+    for dataset, view in GOAL:
+        header += [f"{dataset} R@20 ({VIEW_TITLES[view]} users)", "vs best reference"]
+    body = []
+    for label in labels:
+        row = [label, "reference" if kinds[label] == "reference" else "tuned"]
+        for dataset, view in GOAL:
+            row += cell(label, dataset, view)[1]
+        body.append(row)
     return (
-        "Where dprec's trained models stand against the reference recommenders (the ladder, "
-        "[docs/results/ladder.md](docs/results/ladder.md)): "
+        "**Where dprec's trained models stand against the reference recommenders** (the "
+        "[ladder](docs/results/ladder.md); test R@20 at the epoch selected on the noisy "
+        "validation split, mean ± std over seeds). Trained rows: "
         + args_text
         + "\n\n"
-        + "\n\n".join(parts)
+        + "\n".join(rundir.markdown_table(header, body))
         + "\n\n"
         + "\n".join(goal_lines(entries))
         + "\n\n"
