@@ -37,7 +37,7 @@ from dprec.methods.base import Method
 from dprec.methods.roles import Roles
 from dprec.models import l2_row_tables
 from dprec.references import rows as reference_rows
-from dprec.references.names import REFERENCE_LABELS
+from dprec.references.names import versus_references
 from dprec.runs import rundir
 from dprec.runs.checkpoint import CheckpointMeta, RunCheckpoints
 from dprec.runs.lock import WorkdirBusy, workdir_lock
@@ -64,27 +64,6 @@ def versions() -> dict[str, str]:
 def check_spec_against_data(spec: RunSpec, data: InteractionData) -> None:
     """Checks that need the data: every K must be at most the number of items."""
     check_ks_against_data(spec.eval.ks, data)
-
-
-def versus_references(test: dict[str, Any], metric: str, view: str = "paper") -> str:
-    """One line: the model's test `metric` against the best reference row of the same view."""
-    model = test[view][metric]
-    rows = {
-        key.removesuffix(f"_{view}"): row[metric]
-        for key, row in test.items()
-        if key.endswith(f"_{view}") and key != f"random_{view}" and row.get(metric) is not None
-    }
-    if not rows or model is None:
-        return f"{metric} {model}: no reference row to compare with"
-    best = max(rows, key=rows.get)
-    label = REFERENCE_LABELS.get(best, best)
-    verdict = "above" if model > rows[best] else "BELOW" if model < rows[best] else "equal to"
-    return (
-        f"{view} {metric} {model:.4f} is {verdict} the best reference, {label} "
-        f"{rows[best]:.4f} ({(model / rows[best] - 1) * 100:+.1f} %)"
-        if rows[best]
-        else f"{view} {metric} {model:.4f}; the best reference, {label}, scores 0"
-    )
 
 
 def format_metrics(values: dict[str, Any]) -> str:

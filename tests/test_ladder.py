@@ -90,6 +90,11 @@ def test_the_goal_compares_the_best_trained_and_reference_rows(tmp_path):
     assert "GMF Normal R@20 0.4300 vs best reference EASE 0.4000: +7.5 %" in ml
     assert "meets" in ml
     assert "not measured" in modcloth
+    rows = ladder.parse_rows("gmf:normal,neumf:normal")
+    assert ladder.missing_rows(tmp_path, ["ml-100k"], rows) == ["ml-100k: NeuMF Normal"]
+    assert "ml-100k: NeuMF Normal." in ladder.markdown(
+        entries, "budget.", ["ml-100k: NeuMF Normal"]
+    )
     # Below the margin: 0.41 / 0.40 is +2.5 % and misses.
     for entry in entries:
         if entry["label"] == "GMF Normal":

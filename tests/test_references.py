@@ -332,3 +332,22 @@ def test_the_config_boundary_rejects_an_unknown_reference(tiny_config):
     tiny_config.eval.references = ("popularity", "slim")
     with pytest.raises(ConfigError, match="eval.references has unknown reference 'slim'"):
         run_spec_from_config(tiny_config)
+
+
+def test_one_line_against_the_best_reference_row():
+    from dprec.references.names import versus_references
+
+    test = {
+        "paper": {"recall@20": 0.3},
+        "popularity_paper": {"recall@20": 0.2},
+        "ease_paper": {"recall@20": 0.4},
+        "random_paper": {"recall@20": 0.9},  # not a reference row
+        "ease_warm": {"recall@20": 0.1},  # another view
+    }
+    line = versus_references(test, "recall@20")
+    assert line == "paper recall@20 0.3000 is BELOW the best reference, EASE 0.4000 (-25.0 %)"
+    test["paper"]["recall@20"] = 0.5
+    assert "is above the best reference, EASE 0.4000 (+25.0 %)" in versus_references(
+        test, "recall@20"
+    )
+    assert "no reference row" in versus_references({"paper": {"recall@20": 0.3}}, "recall@20")

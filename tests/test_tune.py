@@ -112,7 +112,7 @@ def test_every_trial_validates_on_the_noisy_split(planted):
 
 
 def test_best_over_seeds_is_a_run_tree_the_report_reads(planted):
-    out, _ = planted
+    out, stdout = planted
     best = out / "best"
     index = json.loads((best / "grid.json").read_text())
     assert set(index["runs"]) == {"seed=0", "seed=1"}
@@ -138,6 +138,17 @@ def test_best_over_seeds_is_a_run_tree_the_report_reads(planted):
     assert set(seeds) == {"seed=0", "seed=1"}
     # seed 0 is the best trial's own run (same config), reused, not retrained
     assert seeds["seed=0"]["valid"] == pytest.approx(summary["best"]["value"])
+    # The reference rows of the reruns (configs/tiny.py fits four), averaged over the seeds,
+    # and one line against the best of them.
+    references = summary["best_over_seeds"]["references_test_paper"]
+    assert set(references) == {"popularity", "itemknn", "rp3beta", "ease"}
+    for name, mean in references.items():
+        runs = [json.loads((best / f"seed={s}" / "results.json").read_text()) for s in (0, 1)]
+        values = [run["test"][f"{name}_paper"]["recall@20"] for run in runs]
+        assert mean == pytest.approx(sum(values) / 2)
+    best_name = max(references, key=references.get)
+    line = next(x for x in stdout.splitlines() if "the best reference" in x)
+    assert f"{references[best_name]:.4f}" in line and line.startswith("best over seeds: paper")
 
 
 def _processes_mentioning(text):

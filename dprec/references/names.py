@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dprec.errors import ConfigError
 
@@ -30,3 +31,24 @@ def check_reference_names(names: Sequence[str]) -> None:
             )
     if len(set(names)) != len(names):
         raise ConfigError(f"eval.references names a reference twice: {list(names)}")
+
+
+def versus_references(test: Mapping[str, Any], metric: str, view: str = "paper") -> str:
+    """One line: the model's test `metric` against the best reference row of the same view."""
+    model = test[view][metric]
+    rows = {
+        key.removesuffix(f"_{view}"): row[metric]
+        for key, row in test.items()
+        if key.endswith(f"_{view}") and key != f"random_{view}" and row.get(metric) is not None
+    }
+    if not rows or model is None:
+        return f"{metric} {model}: no reference row to compare with"
+    best = max(rows, key=rows.get)
+    label = REFERENCE_LABELS.get(best, best)
+    verdict = "above" if model > rows[best] else "BELOW" if model < rows[best] else "equal to"
+    return (
+        f"{view} {metric} {model:.4f} is {verdict} the best reference, {label} "
+        f"{rows[best]:.4f} ({(model / rows[best] - 1) * 100:+.1f} %)"
+        if rows[best]
+        else f"{view} {metric} {model:.4f}; the best reference, {label}, scores 0"
+    )

@@ -36,6 +36,7 @@ from dprec.runs import pages, rundir
 from dprec.runs.finished import FinishedRun, iter_runs, method_label, read_run
 from dprec.sweeps import grid
 from dprec.sweeps.defaults_matrix import _cell_text, _mean_std
+from dprec.tools.report import MODEL_LABELS
 
 DATASETS = ("ml-100k", "modcloth")
 MODELS = ("mf", "gmf", "neumf", "cdae", "lightgcn")
@@ -63,7 +64,7 @@ class Row:
 
     @property
     def label(self) -> str:
-        return f"{self.model.upper()} {method_label({'name': self.method})}"
+        return f"{MODEL_LABELS[self.model]} {method_label({'name': self.method})}"
 
     def folder(self, out: Path, dataset: str) -> Path:
         return out / dataset / self.model / self.method
@@ -302,7 +303,17 @@ def goal_lines(entries: Sequence[dict]) -> list[str]:
     return lines
 
 
-def markdown(entries: Sequence[dict], args_text: str) -> str:
+def missing_rows(out: Path, datasets: Sequence[str], rows: Sequence[Row]) -> list[str]:
+    """'DATASET: LABEL' of every requested row without a finished best rerun."""
+    return [
+        f"{dataset}: {row.label}"
+        for row in rows
+        for dataset in datasets
+        if not _best_runs(row.folder(out, dataset))
+    ]
+
+
+def markdown(entries: Sequence[dict], args_text: str, missing: Sequence[str] = ()) -> str:
     parts = [
         "Test recall@20 and NDCG@20 on the clean test (full ranking, training items excluded), on "
         "all test users and on warm users, at the epoch each run selected on the noisy "
@@ -314,6 +325,11 @@ def markdown(entries: Sequence[dict], args_text: str) -> str:
     for dataset in dict.fromkeys(e["dataset"] for e in entries):
         part = [e for e in entries if e["dataset"] == dataset]
         parts.append(f"## {dataset}\n\n" + dataset_table(part))
+    if missing:
+        parts.append(
+            "Requested but not finished (the ladder was stopped before their tunes and reruns "
+            "ended; rerun the command to finish them): " + "; ".join(missing) + "."
+        )
     parts.append("## The goal\n\n" + "\n".join(goal_lines(entries)))
     return "\n\n".join(parts) + "\n"
 
@@ -407,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserInputError(
                 f"no finished ladder runs under {args.out}; run without --no-train"
             )
-        text = markdown(entries, budget_text(args))
+        text = markdown(entries, budget_text(args), missing_rows(args.out, datasets, rows))
         print(text, end="")
         stamp = pages.provenance()
         if args.page:

@@ -48,6 +48,7 @@ from typing import Any
 
 from dprec.methods import get_card, is_method, method_names
 from dprec.methods.fields import Choice, Float, Int
+from dprec.references.names import REFERENCE_NAMES, versus_references
 from dprec.runs import finished, rundir
 from dprec.sweeps import grid
 
@@ -585,7 +586,19 @@ def seed_summary(plan: grid.Plan, metric: str) -> dict[str, Any]:
         mean = sum(values) / len(values)
         return {"mean": mean, "std": math.sqrt(sum((x - mean) ** 2 for x in values) / len(values))}
 
-    return {"runs": per_seed, "valid": stats(valid), "test_paper": stats(test)}
+    # The reference rows the reruns fitted (the same data and split in every seed's run).
+    tests = [done[name].results.get("test", {}) for name in plan.points if name in done]
+    references = {}
+    for name in REFERENCE_NAMES:
+        values = [row[metric] for t in tests if metric in (row := t.get(f"{name}_paper", {}))]
+        if values:
+            references[name] = sum(values) / len(values)
+    return {
+        "runs": per_seed,
+        "valid": stats(valid),
+        "test_paper": stats(test),
+        "references_test_paper": references,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -788,6 +801,12 @@ def finish(tune, study, settings, seeds, trial_seed, args, started) -> int:
             f"{over['test_paper']['mean']:.4f} ± {over['test_paper']['std']:.4f}; "
             f"dprec-report {tune.out / BEST_DIR}"
         )
+        if over["references_test_paper"]:
+            rows = {"paper": {tune.metric: over["test_paper"]["mean"]}}
+            rows.update(
+                {f"{k}_paper": {tune.metric: v} for k, v in over["references_test_paper"].items()}
+            )
+            grid.say(f"best over seeds: {versus_references(rows, tune.metric)}")
     return rc
 
 
