@@ -89,3 +89,17 @@ def test_a_failed_run_writes_no_page_and_no_page_is_written_without_the_option(t
     with page_option.printed_page(None, "title"):
         print("a table")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_speed_page_bounds_by_hand():
+    from speed_page import bounds
+
+    # 40 steps × 8 passes × 1 MiB at 1 GB/s; 1,000 users × 500 items: scores 2 × 4 B each at
+    # 1 GB/s = 4 ms against 2 × (32 + 0) flops each at 10 GFLOP/s = 3.2 ms.
+    row = {"steps": 40, "trained_bytes": 2**20, "users": 1000, "items": 500, "pair_flops": 64}
+    epoch, evaluation = bounds(row, bandwidth=1e9, peak=1e10)
+    assert epoch == pytest.approx(40 * 8 * 2**20 / 1e9)
+    assert evaluation == pytest.approx(4e-3)
+    # A dense tower (NeuMF) makes the pairs' flops the bound: 2 × 4,128 flops → 0.41 s.
+    row["pair_flops"] = 2 * (32 + 4096)
+    assert bounds(row, 1e9, 1e10)[1] == pytest.approx(1000 * 500 * 8256 / 1e10)

@@ -1,0 +1,180 @@
+"""Every model × method's epoch and evaluation time beside its lower bound on this machine.
+
+    python benchmarks/speed_page.py [--models gmf,neumf,cdae,lightgcn,mf] \
+        [--methods normal,dpi,dvae] [--repeats 3] [--page docs/benchmarks/speed.md]
+
+First the machine: its copy bandwidth (a jitted `x + 1` over 256 MiB of float32: bytes read and
+written per second, best of the repeats) and its matmul peak (a jitted 2048 × 2048 float32
+product: 2·n³ flops per second, best of the repeats). Then, per model × method on Modcloth
+with the library's own `train.create_setup` (dense updates, the preset's batch): the median
+epoch (host sampling, transfer and the jitted scan) and one test evaluation, each after a
+warm-up call that compiles, and their lower bounds:
+
+- **epoch**: steps × 8 × the bytes of the largest trained role / bandwidth. With dense Adam and
+  L2, every step of a role reads and writes its tables and both Adam moments and writes and
+  reads their gradient: at least 8 passes over that role's bytes, whichever other roles the
+  step also updates (DPI's DP and DN steps update different roles, so the largest role alone
+  keeps this a lower bound);
+- **evaluation**: the larger of the score matrix's traffic (test users × items float32 scores
+  written and read once, / bandwidth) and its flops (users × items × 2 × (the embedding size +
+  the weights of the dense layers a pair goes through: NeuMF's MLP tower), / peak).
+
+Ratio = measured / bound: 1 is the machine's limit; the issue's goal is every dense epoch
+within 2.5× its bound on the CPU. Timings depend on whatever else runs: the load average is
+printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from page_option import add_page_option, printed_page
+
+from dprec.config.presets import build_config
+from dprec.config.run_config import run_spec_from_config
+from dprec.data.registry import load_dataset
+from dprec.train import create_setup
+
+COPY_MIB = 256
+MATMUL_N = 2048
+
+
+def best_seconds(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # compiles
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - tic)
+    return min(times)
+
+
+def copy_bandwidth(repeats: int) -> float:
+    """Bytes per second of a jitted `x + 1` over COPY_MIB MiB (read once, written once)."""
+    x = jnp.zeros((COPY_MIB * 2**20 // 4,), jnp.float32)
+    add = jax.jit(lambda a: a + 1.0)
+    return 2 * x.nbytes / best_seconds(lambda: add(x), repeats)
+
+
+def matmul_peak(repeats: int) -> float:
+    """Flops per second of a jitted MATMUL_N² float32 product."""
+    a = jnp.ones((MATMUL_N, MATMUL_N), jnp.float32)
+    dot = jax.jit(jnp.dot)
+    return 2 * MATMUL_N**3 / best_seconds(lambda: dot(a, a), repeats)
+
+
+def tree_bytes(tree) -> int:
+    return sum(leaf.nbytes for leaf in jax.tree.leaves(tree))
+
+
+def measure(model: str, method: str, data_cache: dict, repeats: int) -> dict:
+    """Median epoch and test evaluation seconds, steps, the largest trained role's bytes, and
+    the evaluation's users, items and embedding size."""
+    config = build_config(f"dataset=modcloth,model={model},method={method}")
+    config.eval.references = ()
+    spec = run_spec_from_config(config)
+    key = spec.data
+    if key not in data_cache:
+        data_cache[key] = load_dataset(spec.data)
+    data = data_cache[key]
+    setup = create_setup(spec, data)
+    state = setup.initial_state
+    trained = max(tree_bytes(state.params[role]) for role in state.opt_state)
+    steps = jax.tree.leaves(setup.batches(0))[0].shape[0]
+
+    def epoch(index: int) -> None:
+        nonlocal state
+        state, logs = setup.epoch_fn(state, setup.batches(index), setup.graph)
+        jax.block_until_ready((state, jax.device_get(logs)))
+
+    epoch(0)
+    epochs = []
+    for index in range(1, repeats + 1):
+        tic = time.perf_counter()
+        epoch(index)
+        epochs.append(time.perf_counter() - tic)
+    params = state.params["target"]
+    setup.evaluator.test(params)  # compiles
+    evals = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        setup.evaluator.test(params)
+        evals.append(time.perf_counter() - tic)
+    users = int(setup.evaluator.test_task.users.shape[0])
+    # Multiply-adds of one (user, item) score: the embedding dot product, plus every dense
+    # layer a pair goes through (NeuMF's MLP tower: its 2-D weights that are not id tables).
+    layers = sum(
+        leaf.size
+        for leaf in jax.tree.leaves(params)
+        if leaf.ndim == 2 and leaf.shape[0] not in (data.n_users, data.n_items)
+    )
+    return {
+        "epoch": statistics.median(epochs),
+        "eval": statistics.median(evals),
+        "steps": int(steps),
+        "trained_bytes": trained,
+        "users": users,
+        "items": data.n_items,
+        "pair_flops": 2 * (spec.model.embed_dim + layers),
+    }
+
+
+def bounds(row: dict, bandwidth: float, peak: float) -> tuple[float, float]:
+    """(epoch bound, evaluation bound) in seconds; see the module docstring."""
+    epoch = row["steps"] * 8 * row["trained_bytes"] / bandwidth
+    scores = row["users"] * row["items"]
+    evaluation = max(2 * 4 * scores / bandwidth, scores * row["pair_flops"] / peak)
+    return epoch, evaluation
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="gmf,neumf,cdae,lightgcn,mf")
+    parser.add_argument("--methods", default="normal,dpi,dvae")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure")
+    add_page_option(parser)
+    args = parser.parse_args(argv)
+    with printed_page(args.page, "Speed against the machine's limits"):
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        bandwidth = copy_bandwidth(max(args.repeats, 3))
+        peak = matmul_peak(max(args.repeats, 3))
+        devices = jax.local_devices()
+        print(f"devices: {len(devices)} × {devices[0].device_kind}; load average {load}")
+        print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s, matmul peak {peak / 1e9:.0f} GFLOP/s")
+        header = (
+            f"{'model':9} {'method':7} {'steps':>5} {'role MiB':>8} {'epoch s':>8} "
+            f"{'bound s':>8} {'ratio':>6} {'eval s':>7} {'bound s':>8} {'ratio':>6}"
+        )
+        print("\nModcloth, dense updates, the preset's batch; median of", args.repeats)
+        print(header)
+        ratios = []
+        cache: dict = {}
+        for model in args.models.split(","):
+            for method in args.methods.split(","):
+                row = measure(model, method, cache, args.repeats)
+                epoch_bound, eval_bound = bounds(row, bandwidth, peak)
+                ratios.append(row["epoch"] / epoch_bound)
+                print(
+                    f"{model:9} {method:7} {row['steps']:5d} "
+                    f"{row['trained_bytes'] / 2**20:8.1f} {row['epoch']:8.3f} "
+                    f"{epoch_bound:8.3f} {row['epoch'] / epoch_bound:6.1f} {row['eval']:7.3f} "
+                    f"{eval_bound:8.3f} {row['eval'] / eval_bound:6.1f}",
+                    flush=True,
+                )
+        within = sum(1 for r in ratios if r <= 2.5)
+        print(
+            f"\n{within} of {len(ratios)} epochs within 2.5 × their bound "
+            f"(median ratio {float(np.median(ratios)):.1f}); load average after "
+            + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        )
+
+
+if __name__ == "__main__":
+    main()
