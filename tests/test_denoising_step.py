@@ -157,3 +157,66 @@ def test_dvae_prior_never_changes(setup):
         state, _ = step(state, batch, None)
     assert same(state.frozen["prior"], prior)
     assert not same(state.params["target"], state0.params["target"])
+
+
+def test_exposure_aware_h_shifts_only_h_logits(setup):
+    """κ·log popularity is added to h's logits: with an all-zero feature the loss and every
+    log equal the paper's h (κ = 0); a non-zero feature changes the DP likelihood only."""
+    from dprec.methods.denoising import ExposureState
+
+    spec, data, batches = setup
+    paper = spec.method
+    exposed = dataclasses.replace(paper, exposure_power=2.0)
+    method = get_method("dpi")
+    roles = method.create_roles(spec, data.n_users, data.n_items, jax.random.key(0), None)
+    regularizer = make_regularizer("gmf", rule="batch", lambda0=0.0, n_users=data.n_users)
+    plain = make_denoising_loss(roles, paper, regularizer, reference_role="aux")
+    aware = make_denoising_loss(roles, exposed, regularizer, reference_role="aux")
+    rng, batch = jax.random.key(3), batches[0]
+    zero = ExposureState(log_popularity=jnp.zeros(data.n_items))
+    want_loss, want_logs = plain(roles.params, {}, batch, None, rng, 0)
+    got_loss, (got_logs, state) = aware(roles.params, {}, batch, None, rng, 0, zero)
+    assert float(got_loss) == float(want_loss) and state is zero
+    assert all(float(got_logs[k]) == float(want_logs[k]) for k in want_logs)
+    # A feature of −1 on every item: h's logits fall by κ = 2, so the DP likelihood of the
+    # positives, log σ(h)·(1 − f), falls; the KL and L2 terms do not move.
+    minus_one = ExposureState(log_popularity=-jnp.ones(data.n_items))
+    _, (shifted, _) = aware(roles.params, {}, batch, None, rng, 0, minus_one)
+    assert float(shifted["kl"]) == float(want_logs["kl"])
+    assert float(shifted["log_likelihood"]) != float(want_logs["log_likelihood"])
+    # DN steps do not read h: the same loss at κ = 2 as at κ = 0.
+    dn_loss, _ = aware(roles.params, {}, batch, None, rng, 1, minus_one)
+    assert float(dn_loss) == float(plain(roles.params, {}, batch, None, rng, 1)[0])
+
+
+def test_log_popularity_by_hand():
+    from dprec.objectives.likelihood import log_popularity
+
+    got = log_popularity(jnp.asarray([0.0, 3.0, 7.0]))
+    np.testing.assert_allclose(got, [-np.log(8.0), np.log(4.0 / 8.0), 0.0], rtol=1e-6)
+
+
+def test_the_exposure_aware_posterior_uses_the_shifted_h(setup):
+    """P(r=1 | r̃=1) = h'·f / (h'·f + h·(1−f)) with h = σ(h logit + offset of the item)."""
+    from dprec.objectives.likelihood import posterior_real_positive
+
+    spec, data, _ = setup
+    method = get_method("dpi")
+    roles = method.create_roles(spec, data.n_users, data.n_items, jax.random.key(0), None)
+    users, items = jnp.asarray([0, 1, 2]), jnp.asarray([5, 6, 7])
+    offset = jnp.linspace(-3.0, 0.0, data.n_items)
+
+    def logits(role):
+        score, params = roles.score[role], roles.params[role]
+        return score.pair(params, score.encode(params, None, None), users, items)
+
+    got = method.make_noise_score(roles, h_offset=offset)(roles.params, None, users, items)
+    want = posterior_real_positive(
+        f_logits=logits("target"),
+        h_logits=logits("noise_dp") + offset[items],
+        h_prime_logits=logits("noise_dn"),
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    plain = method.make_noise_score(roles)(roles.params, None, users, items)
+    assert not np.allclose(got, plain)  # a lower h raises the posterior of these pairs
+    assert np.all(np.asarray(got) > np.asarray(plain))

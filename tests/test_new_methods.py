@@ -362,14 +362,17 @@ def test_three_tiny_epochs_lower_the_loss(method, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["udt", "pld"])
+@pytest.mark.parametrize("method", ["udt", "pld", "dpi-exposure"])
 def test_interrupted_run_resumes_with_the_method_state(tmp_path, monkeypatch, method):
-    """UDT's accumulators and weights, PLD's epoch count (its pools come from the step key):
-    a run killed after epoch 2 and resumed ends bit-identical to an uninterrupted one."""
+    """UDT's accumulators and weights, PLD's epoch count (its pools come from the step key),
+    the exposure-aware DPI's popularity feature: a run killed after epoch 2 and resumed ends
+    bit-identical to an uninterrupted one."""
     from test_resume import comparable
 
     monkeypatch.setattr(pld, "FIRST_RESAMPLED_EPOCH", 1)
-    config = tiny(method, epochs=4)
+    config = tiny(method.removesuffix("-exposure"), epochs=4)
+    if method == "dpi-exposure":
+        config.method.exposure_power = 1.0
     config.train.checkpoint_every = 1
     train.train_and_evaluate(config, str(tmp_path / "straight"))
     kill_after_checkpoint(monkeypatch, config, tmp_path / "resumed", epoch=2)

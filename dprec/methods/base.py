@@ -105,6 +105,12 @@ class Method:
 
         return probability
 
+    def stateful(self, spec: RunSpec) -> bool:
+        """Whether the loss takes and returns the method state (`has_method_state`; a method
+        whose state depends on its settings overrides this)."""
+        del spec
+        return self.has_method_state
+
     def init_method_state(self, spec: RunSpec, data: Any) -> Any:
         """The method's state at step 0 (a pytree); `{}` for a method without one."""
         del spec, data
@@ -209,5 +215,5 @@ class Method:
             tables=self.lazy_tables(spec),
             phase_roles=self.phase_roles,
             phase_of=self.phase_of(spec),
-            stateful=self.has_method_state,
+            stateful=self.stateful(spec),
         )

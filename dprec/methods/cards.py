@@ -80,6 +80,13 @@ DENOISING_FIELDS = {
         "alternate DP/DN every step (DP on even steps) | dp | dn only",
         check=OneOf(DENOISING_MODES),
     ),
+    "exposure_power": Field(
+        0.0,
+        "κ, exposure-aware noise: h's logit + κ·log((c_i + 1) / (max c + 1)), c the training "
+        "clicks of item i (noisy clicks go to popular items); 0 = the paper's h",
+        check=Range(low=0.0, symbol="κ"),
+        space=Choice((0.0, 0.5, 1.0, 2.0)),
+    ),
 }
 AUX_MODEL = {"aux": Field(ModelSpec(name="mf"), "g of DPI")}
 NOISE_MODEL = {

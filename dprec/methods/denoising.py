@@ -2,12 +2,17 @@
 
 L_DPI (eq. 9) and L_DVAE (eq. 14) differ only in the reference distribution of the KL term:
 DPI's trained auxiliary model g ("aux"), DVAE's frozen prior f' ("prior").
+
+With `method.exposure_power` κ > 0, h = P(r̃=1 | r=0) is exposure-aware: its logit gets
+κ·log((c_i + 1) / (max c + 1)) added, c the training clicks of item i, so that a noisy click
+is more likely on a popular item (exposure, position, clickbait). The feature `[n_items]`
+reaches the loss as the method state (as PD's popularity does); at κ = 0 nothing changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +40,12 @@ def make_phase_fn(mode: str) -> Callable[[Any], Any]:
     return lambda step: step % 2
 
 
+class ExposureState(NamedTuple):
+    """log_popularity `[n_items]`: `likelihood.log_popularity` of the training clicks."""
+
+    log_popularity: jax.Array
+
+
 def make_denoising_loss(
     roles: Roles, method: MethodSpec, regularizer: Regularizer, *, reference_role: str
 ) -> LossFn:
@@ -45,10 +56,13 @@ def make_denoising_loss(
     the DVAE "prior". `reference_role` is the KL's reference: trained ("aux") or frozen
     ("prior"). Loss = mean_pos[KL − ll_pos] + mean_neg[KL − ll_neg] + the L2 term of f, with
     ll from eq. 15 (DP) or eq. 16 (DN). Gradients: f gets every term, g only the KL, h only
-    the DP likelihood, h' only the DN likelihood, f' none.
+    the DP likelihood, h' only the DN likelihood, f' none. With κ = `method.exposure_power`
+    > 0 the loss also takes the `ExposureState` (`loss_fn(..., step, state) -> (loss, (logs,
+    state))`) and h's logits get κ·log_popularity of their items.
     """
     c1, c2 = method.c1, method.c2
     phase_of = make_phase_fn(method.mode)
+    exposure = float(method.exposure_power)
 
     def dp_terms(logits):
         f_pos, f_neg, h_pos, h_neg, _, _ = logits
@@ -64,7 +78,7 @@ def make_denoising_loss(
             likelihood.dn_negative(f_logits=f_neg, h_prime_logits=hp_neg),
         )
 
-    def loss_fn(trainable, frozen, batch, graph, rng, step):
+    def loss_with(trainable, frozen, batch, graph, rng, step, h_offsets):
         phase = phase_of(step)
         keys = jax.random.split(rng, 4)
         f_pos, f_neg = pair_logits(
@@ -80,6 +94,8 @@ def make_denoising_loss(
         h_pos, h_neg = pair_logits(
             roles.score["noise_dp"], trainable["noise_dp"], batch, graph, keys[2]
         )
+        if h_offsets is not None:
+            h_pos, h_neg = h_pos + h_offsets[0], h_neg + h_offsets[1]
         hp_pos, hp_neg = pair_logits(
             roles.score["noise_dn"], trainable["noise_dn"], batch, graph, keys[3]
         )
@@ -102,7 +118,22 @@ def make_denoising_loss(
             "phase": jnp.asarray(phase, jnp.int32),
         }
 
-    return loss_fn
+    if exposure == 0.0:  # the paper's h: no state, the same program as before the option
+
+        def loss_fn(trainable, frozen, batch, graph, rng, step):
+            return loss_with(trainable, frozen, batch, graph, rng, step, None)
+
+        return loss_fn
+
+    def exposure_loss_fn(trainable, frozen, batch, graph, rng, step, state: ExposureState):
+        offsets = (
+            exposure * state.log_popularity[batch["pos_items"]],
+            exposure * state.log_popularity[batch["neg_items"]],
+        )
+        loss, logs = loss_with(trainable, frozen, batch, graph, rng, step, offsets)
+        return loss, (logs, state)
+
+    return exposure_loss_fn
 
 
 class DenoisingMethod(Method):
@@ -127,3 +158,12 @@ class DenoisingMethod(Method):
         return make_denoising_loss(
             roles, spec.method, regularizer, reference_role=self.reference_role
         )
+
+    def stateful(self, spec: RunSpec) -> bool:
+        return spec.method.exposure_power > 0
+
+    def init_method_state(self, spec: RunSpec, data: Any) -> Any:
+        if not self.stateful(spec):
+            return {}
+        counts = jnp.asarray(data.item_popularity(), jnp.float32)
+        return ExposureState(log_popularity=likelihood.log_popularity(counts))

@@ -7,6 +7,7 @@ Each function returns the per-example log-likelihood to maximise; logs come from
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 
 def _prob(logits: jax.Array) -> jax.Array:
@@ -58,3 +59,11 @@ def posterior_real_positive(
         - jax.nn.log_sigmoid(-f_logits)
     )
     return jax.nn.sigmoid(log_odds)
+
+
+def log_popularity(counts: jax.Array) -> jax.Array:
+    """log((c + 1) / (max c + 1)) `[n_items]` from training click counts `[n_items]`: 0 for the
+    most clicked item, below 0 and finite for every other (the exposure-aware noise model's
+    feature: h's logit gets κ times it)."""
+    counts = jnp.asarray(counts, jnp.float32)
+    return jnp.log1p(counts) - jnp.log1p(jnp.max(counts))
