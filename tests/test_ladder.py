@@ -91,7 +91,11 @@ def test_the_goal_compares_the_best_trained_and_reference_rows(tmp_path):
     assert "meets" in ml
     assert "not measured" in modcloth
     rows = ladder.parse_rows("gmf:normal,neumf:normal")
-    assert ladder.missing_rows(tmp_path, ["ml-100k"], rows) == ["ml-100k: NeuMF Normal"]
+    assert ladder.missing_rows(tmp_path, ["ml-100k"], rows, 2) == ["ml-100k: NeuMF Normal"]
+    assert ladder.missing_rows(tmp_path, ["ml-100k"], rows, 3) == [
+        "ml-100k: GMF Normal (2 of 3 seeds)",
+        "ml-100k: NeuMF Normal",
+    ]
     assert "ml-100k: NeuMF Normal." in ladder.markdown(
         entries, "budget.", ["ml-100k: NeuMF Normal"]
     )

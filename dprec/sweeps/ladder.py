@@ -303,14 +303,17 @@ def goal_lines(entries: Sequence[dict]) -> list[str]:
     return lines
 
 
-def missing_rows(out: Path, datasets: Sequence[str], rows: Sequence[Row]) -> list[str]:
-    """'DATASET: LABEL' of every requested row without a finished best rerun."""
-    return [
-        f"{dataset}: {row.label}"
-        for row in rows
-        for dataset in datasets
-        if not _best_runs(row.folder(out, dataset))
-    ]
+def missing_rows(out: Path, datasets: Sequence[str], rows: Sequence[Row], seeds: int) -> list[str]:
+    """'DATASET: LABEL' of every requested row with fewer finished best reruns than `seeds`
+    ("(n of N seeds)" where some are)."""
+    missing = []
+    for row in rows:
+        for dataset in datasets:
+            done = len(_best_runs(row.folder(out, dataset)))
+            if done < seeds:
+                part = f" ({done} of {seeds} seeds)" if done else ""
+                missing.append(f"{dataset}: {row.label}{part}")
+    return missing
 
 
 def markdown(entries: Sequence[dict], args_text: str, missing: Sequence[str] = ()) -> str:
@@ -363,6 +366,13 @@ def headline(entries: Sequence[dict], args_text: str, stamp: str) -> str:
         for dataset, view in GOAL:
             row += cell(label, dataset, view)[1]
         body.append(row)
+    trained = [e["label"] for e in entries if e["kind"] == "trained"]
+    tried = (
+        "Tried: " + ", ".join(dict.fromkeys(trained)) + "; λ0 over the decades 0.001–1000 and "
+        "the learning rate in [1e-4, 1e-2] in every tune, with each method's own fields "
+        "(SL's temperature, T-CE's drop schedule, ...), every tune starting from the "
+        "preset; the negatives per positive at each preset."
+    )
     return (
         "**Where dprec's trained models stand against the reference recommenders** (the "
         "[ladder](docs/results/ladder.md); test R@20 at the epoch selected on the noisy "
@@ -372,6 +382,8 @@ def headline(entries: Sequence[dict], args_text: str, stamp: str) -> str:
         + "\n".join(rundir.markdown_table(header, body))
         + "\n\n"
         + "\n".join(goal_lines(entries))
+        + "\n\n"
+        + tried
         + "\n\n"
         + stamp
     )
@@ -423,7 +435,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserInputError(
                 f"no finished ladder runs under {args.out}; run without --no-train"
             )
-        text = markdown(entries, budget_text(args), missing_rows(args.out, datasets, rows))
+        text = markdown(
+            entries,
+            budget_text(args),
+            missing_rows(args.out, datasets, rows, len(grid.parse_seeds(args.seeds))),
+        )
         print(text, end="")
         stamp = pages.provenance()
         if args.page:
