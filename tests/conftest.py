@@ -49,6 +49,7 @@ LONG_FILES = (
     "test_readme_commands.py",
     "test_examples.py",
     "test_defaults.py",
+    "test_device_suite.py",
 )
 
 
