@@ -5,11 +5,13 @@ whole by the next run (nobody edits its numbers by hand)."""
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from dprec.errors import UserInputError
@@ -114,3 +116,17 @@ def replace_block(path: str | Path, name: str, body: str) -> Path:
     _, tail = rest.split(end)
     write_atomic(path, f"{head}{start}\n{body.strip()}\n{end}{tail}")
     return path
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population std (0 for one value) of a table cell's values over seeds."""
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def cell_text(values: Sequence[float]) -> str:
+    """A table cell: "0.1234 ± 0.0056" over seeds, "0.1234" for one value, "–" for none."""
+    if not values:
+        return "–"
+    mean, std = mean_std(values)
+    return f"{mean:.4f}" if len(values) == 1 else f"{mean:.4f} ± {std:.4f}"

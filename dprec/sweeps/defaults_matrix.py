@@ -25,7 +25,6 @@ import argparse
 import concurrent.futures
 import dataclasses
 import json
-import math
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -131,18 +130,6 @@ def run_cell_seed(cell: Cell, seed: int, out: Path, extra: dict[str, str]) -> tu
     return cell, seed, status
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-
-
-def _cell_text(values: Sequence[float]) -> str:
-    if not values:
-        return "–"
-    mean, std = _mean_std(values)
-    return f"{mean:.4f}" if len(values) == 1 else f"{mean:.4f} ± {std:.4f}"
-
-
 def collect(out: Path) -> dict[tuple[str, str, str], list[FinishedRun]]:
     """{(dataset, model, method): the finished runs under OUT/dataset/model/method}."""
     cells: dict[tuple[str, str, str], list[FinishedRun]] = {}
@@ -194,20 +181,20 @@ def goal_checks(rows: list[dict]) -> list[str]:
         if row["collapsed"]:
             lines.append(f"- {name}: collapsed (seeds {row['collapsed']})")
         if row["selected"] and row["last"]:
-            sel, last = _mean_std(row["selected"])[0], _mean_std(row["last"])[0]
+            sel, last = pages.mean_std(row["selected"])[0], pages.mean_std(row["last"])[0]
             if last < 0.9 * sel:
                 lines.append(f"- {name}: last epoch {last:.4f} < 0.9 × selected {sel:.4f}")
         popularity = row["popularity"]
         if (
             popularity is not None
             and row["selected"]
-            and _mean_std(row["selected"])[0] < popularity
+            and pages.mean_std(row["selected"])[0] < popularity
         ):
             lines.append(f"- {name}: below popularity ({row['popularity']:.4f})")
         normal = by_key.get((row["dataset"], row["model"], "normal"))
         if row["method"] in ("tce", "dcf") and normal and normal["selected"] and row["selected"]:
-            mean, _ = _mean_std(row["selected"])
-            normal_mean, normal_std = _mean_std(normal["selected"])
+            mean, _ = pages.mean_std(row["selected"])
+            normal_mean, normal_std = pages.mean_std(normal["selected"])
             if mean < normal_mean - max(normal_std, 1e-12):
                 lines.append(
                     f"- {name}: {mean:.4f} more than one std below normal "
@@ -238,9 +225,8 @@ def markdown(rows: list[dict]) -> str:
                     cells.append("–")
                     continue
                 flag = f" ⚠ collapsed ×{len(row['collapsed'])}" if row["collapsed"] else ""
-                cells.append(
-                    f"{_cell_text(row['selected'])} / {_cell_text(row['last'])} ({row['n']}){flag}"
-                )
+                selected, last = pages.cell_text(row["selected"]), pages.cell_text(row["last"])
+                cells.append(f"{selected} / {last} ({row['n']}){flag}")
             body.append(cells)
         popularity = ["popularity"] + [
             next(
@@ -266,7 +252,7 @@ def _versus(mean: float, other: Sequence[float] | None, what: str) -> str:
     """'above normal (+3.1 %)', 'within one std of normal', 'below normal (−12.0 %)'."""
     if not other:
         return f"no {what} run"
-    other_mean, other_std = _mean_std(other)
+    other_mean, other_std = pages.mean_std(other)
     if abs(mean - other_mean) <= max(other_std, 1e-12) and len(other) > 1:
         return f"within one std of {what}"
     side = "above" if mean > other_mean else "below"
@@ -281,7 +267,7 @@ def method_summary(rows: list[dict], method: str, stamp: str | None = None) -> s
     for row in rows:
         if row["method"] != method or not row["selected"]:
             continue
-        mean = _mean_std(row["selected"])[0]
+        mean = pages.mean_std(row["selected"])[0]
         normal = by_key.get((row["dataset"], row["model"], "normal"))
         verdicts = []
         if method != "normal":
@@ -293,15 +279,15 @@ def method_summary(rows: list[dict], method: str, stamp: str | None = None) -> s
         if row["collapsed"]:
             verdicts.append(f"⚠ collapsed in {len(row['collapsed'])} of {row['n']} runs")
         sel, last = (
-            _mean_std(row["selected"])[0],
-            _mean_std(row["last"])[0] if row["last"] else None,
+            pages.mean_std(row["selected"])[0],
+            pages.mean_std(row["last"])[0] if row["last"] else None,
         )
         if last is not None and last < 0.9 * sel:
             verdicts.append(f"the last epoch falls to {last:.4f}")
         seeds = f"{row['n']} seed{'s' if row['n'] > 1 else ''}"
         where = f"{row['dataset']}, {row['model'].upper()}"
         lines.append(
-            f"- {where}: test {METRIC} {_cell_text(row['selected'])} ({seeds}): "
+            f"- {where}: test {METRIC} {pages.cell_text(row['selected'])} ({seeds}): "
             + "; ".join(verdicts)
         )
     if not lines:

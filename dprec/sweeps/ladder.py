@@ -35,7 +35,6 @@ from dprec.references.names import REFERENCE_LABELS
 from dprec.runs import pages, rundir
 from dprec.runs.finished import FinishedRun, iter_runs, method_label, read_run
 from dprec.sweeps import grid
-from dprec.sweeps.defaults_matrix import _cell_text, _mean_std
 from dprec.tools.report import MODEL_LABELS
 
 DATASETS = ("ml-100k", "modcloth")
@@ -220,7 +219,7 @@ def collect(out: Path, datasets: Sequence[str], rows: Sequence[Row]) -> list[dic
 
 def _mean(entry: dict, view: str, metric: str) -> float | None:
     values = entry["values"].get((view, metric))
-    return _mean_std(values)[0] if values else None
+    return pages.mean_std(values)[0] if values else None
 
 
 def best_of(entries: Sequence[dict], kind: str, view: str, metric: str) -> dict | None:
@@ -259,7 +258,7 @@ def dataset_table(entries: Sequence[dict]) -> str:
         cells = [entry["label"] + (" (reference)" if entry["kind"] == "reference" else "")]
         for col in columns:
             values = entry["values"].get(col)
-            text = _cell_text(values or [])
+            text = pages.cell_text(values or [])
             mean = _mean(entry, *col)
             if mean is not None and best[col] is not None and mean >= best[col]:
                 text = f"**{text}**"
@@ -351,9 +350,9 @@ def headline(entries: Sequence[dict], args_text: str, stamp: str) -> str:
             return None, ["–", "–"]
         reference = best_of(part, "reference", view, "recall@20")
         r = _mean(reference, view, "recall@20") if reference else None
-        mean = _mean_std(values)[0]
+        mean = pages.mean_std(values)[0]
         versus = "–" if r is None else f"{100 * (mean / r - 1):+.1f} %"
-        return mean, [_cell_text(values), versus]
+        return mean, [pages.cell_text(values), versus]
 
     first = GOAL[0]
     labels.sort(key=lambda label: -(cell(label, *first)[0] or 0.0))

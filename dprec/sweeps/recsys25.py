@@ -26,7 +26,6 @@ import concurrent.futures
 import dataclasses
 import io
 import json
-import math
 import subprocess
 import sys
 import zipfile
@@ -189,19 +188,15 @@ def our_selected(out: Path, model: str, cell: str, seeds: Iterable[int]) -> list
 # --- the table ------------------------------------------------------------------------------
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and population std (0 for one value)."""
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-
-
 def compare(theirs: Sequence[Selected], ours: Sequence[Selected]) -> dict:
     """One cell: both sides' mean ± std per metric, the differences and the verdict."""
     row: dict = {"their_n": len(theirs), "our_n": len(ours)}
     for side, runs in (("their", theirs), ("our", ours)):
-        row[f"{side}_epoch"] = mean_std([r.epoch for r in runs])[0] if runs else None
+        row[f"{side}_epoch"] = pages.mean_std([r.epoch for r in runs])[0] if runs else None
         for metric in METRICS:
-            row[f"{side}_{metric}"] = mean_std([r.metrics[metric] for r in runs]) if runs else None
+            row[f"{side}_{metric}"] = (
+                pages.mean_std([r.metrics[metric] for r in runs]) if runs else None
+            )
     if theirs and ours:
         their_mean, their_std = row["their_recall@20"]
         our_mean, our_std = row["our_recall@20"]
