@@ -100,6 +100,6 @@ def test_the_speed_page_bounds_by_hand():
     epoch, evaluation = bounds(row, bandwidth=1e9, peak=1e10)
     assert epoch == pytest.approx(40 * 8 * 2**20 / 1e9)
     assert evaluation == pytest.approx(4e-3)
-    # A dense tower (NeuMF) makes the pairs' flops the bound: 2 × 4,128 flops → 0.41 s.
-    row["pair_flops"] = 2 * (32 + 4096)
-    assert bounds(row, 1e9, 1e10)[1] == pytest.approx(1000 * 500 * 8256 / 1e10)
+    # Wider embeddings make the dot products the bound: 2 × 4,096 flops a pair → 0.41 s.
+    row["pair_flops"] = 2 * 4096
+    assert bounds(row, 1e9, 1e10)[1] == pytest.approx(1000 * 500 * 8192 / 1e10)

@@ -156,7 +156,7 @@ def _loss_and_grads(method, spec, roles, state, batch, graph):
     loss_fn = method.make_loss(spec, roles, regularizer)
     rng = jax.random.fold_in(state.rng, state.step)
     args = (state.params, state.frozen, batch, graph, rng, state.step)
-    if method.has_method_state:
+    if method.stateful(spec):
         args = (*args, state.method_state)
     (loss, _), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(*args)
     return loss, grads

@@ -41,12 +41,24 @@ def _build(out):
             seed=seed,
         )
     (out / "ml-100k" / "gmf" / "normal" / "tune.json").write_text(
-        json.dumps({"best": {"params": {"train.learning_rate": 0.003}}, "trials": {}})
+        json.dumps(
+            {
+                "best": {"params": {"train.learning_rate": 0.003}},
+                "trials": {},
+                "trials_requested": 8,
+                "max_epochs": 30,
+                "seeds": [0, 1],
+            }
+        )
     )
     _write_run(
         out / "ml-100k" / "mf" / "bpr" / "best" / "seed0",
         {"paper": _metrics(0.30, 0.15), "warm": _metrics(0.31, 0.16)},
         best_epoch=3,
+    )
+    # MF BPR asked for three seeds and has one: a partial row.
+    (out / "ml-100k" / "mf" / "bpr" / "tune.json").write_text(
+        json.dumps({"trials_requested": 8, "max_epochs": 30, "seeds": [0, 1, 2]})
     )
 
 
@@ -83,6 +95,19 @@ def test_the_table_marks_the_best_cells_and_trained_cells_below_the_references(t
     assert lines.index(gmf_line) < lines.index(bpr_line)
 
 
+def test_the_budget_is_the_one_the_tunes_recorded(tmp_path):
+    _build(tmp_path)
+    entries = ladder.collect(tmp_path, ["ml-100k"], ladder.parse_rows("gmf:normal,mf:bpr"))
+    text = ladder.budget_text(entries)
+    assert "budgets differ: GMF Normal: 8 trials of at most 30 epochs" in text
+    assert "MF BPR: 8 trials of at most 30 epochs, the best setting rerun over seeds 0,1,2" in text
+    only_gmf = [e for e in entries if e["label"] != "MF BPR"]
+    assert "(8 trials of at most 30 epochs, the best setting rerun over seeds 0,1; " in (
+        ladder.budget_text(only_gmf)
+    )
+    assert "train.l2 {0.001, 0.01, 0.1, 1, 10, 100, 1000}" in ladder.budget_text(only_gmf)
+
+
 def test_the_goal_compares_the_best_trained_and_reference_rows(tmp_path):
     _build(tmp_path)
     entries = ladder.collect(tmp_path, ["ml-100k"], ladder.parse_rows("gmf:normal,mf:bpr"))
@@ -99,6 +124,11 @@ def test_the_goal_compares_the_best_trained_and_reference_rows(tmp_path):
     assert "ml-100k: NeuMF Normal." in ladder.markdown(
         entries, "budget.", ["ml-100k: NeuMF Normal"]
     )
+    # A partial row (MF BPR: 1 of 3 seeds) is left out of the goal even where it is best.
+    for entry in entries:
+        if entry["label"] == "MF BPR":
+            entry["values"][("paper", "recall@20")] = [0.9]
+    assert "GMF Normal" in ladder.goal_lines(entries)[0]
     # Below the margin: 0.41 / 0.40 is +2.5 % and misses.
     for entry in entries:
         if entry["label"] == "GMF Normal":

@@ -213,6 +213,8 @@ def test_resume_after_kill(tmp_path):
     retry = [row for row in rows if row["retry_of"] == "1"]
     assert len(retry) == 1 and retry[0]["state"] in ("COMPLETE", "PRUNED")
     assert retry[0]["run_dir"] == "trials/0001"  # the same run directory, resumed
+    # Trial 0 was the preset (configs/tiny.py: learning rate 1e-3, λ0 1e-3).
+    assert float(rows[0]["train.learning_rate"]) == 1e-3 and float(rows[0]["train.l2"]) == 1e-3
     assert retry[0]["train.learning_rate"] == rows[1]["train.learning_rate"]
     assert retry[0]["train.l2"] == rows[1]["train.l2"]
     assert (out / "trials" / "0000" / "results.json").stat().st_mtime_ns == trial0  # not rerun
@@ -221,6 +223,7 @@ def test_resume_after_kill(tmp_path):
     assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000", "0001"]
     summary = json.loads((out / "tune.json").read_text())
     assert summary["trials"]["failed"] == 1 and summary["valid_set"] == "clean"
+    assert summary["preset_first"] is True
     config = json.loads((out / "trials" / "0001" / "config.json").read_text())
     assert config["eval"]["valid_set"] == "clean"
 
@@ -284,17 +287,19 @@ def test_space_table_and_parsing():
 
 
 def test_a_new_study_tries_the_preset_first(tmp_path):
-    """Trial 0 of a new study is the preset (each searched key in its range at the config's
-    value); a key whose preset lies outside its range, or that --set fixes, is sampled."""
+    """Trial 0 of a new study is the preset: every searched key at the config's value; none
+    when one key's preset lies outside its range or the config has no such key."""
     config = tune.load_config("configs/default.py:dataset=ml-100k,model=gmf,method=tce")
     space = tune.method_space("tce")
-    first = tune.preset_params(config, space, {"method.drop_rate": "0.3"})
+    first = tune.preset_params(config, space, {})
+    assert set(first) == set(space)
     assert first["train.learning_rate"] == config.train.learning_rate == 1e-3
-    assert first["method.drop_rate"] == 0.3  # the --set value, parsed like the config's
+    assert first["method.drop_rate"] == config.method.drop_rate
     assert first["method.num_gradual"] == config.method.num_gradual
-    assert space["train.l2"].contains(config.train.l2) == ("train.l2" in first)
-    outside = {"train.learning_rate": tune.Float(0.1, 1.0)}
+    outside = {**space, "train.learning_rate": tune.Float(0.1, 1.0)}
     assert tune.preset_params(config, outside, {}) == {}
+    assert tune.preset_params(config, {"train.learning_rate.x": tune.Float(0, 1)}, {}) == {}
+    assert tune.preset_params(config, {"train.nope": tune.Float(0, 1)}, {}) == {}
     assert tune.Int(1, 9, 2).contains(5) and not tune.Int(1, 9, 2).contains(4)
     assert tune.Choice((0.1, 1.0)).contains(1.0) and not tune.Choice((0.1,)).contains(0.2)
 

@@ -7,10 +7,12 @@ pretrained, its noise score for the noisy-interaction report, and its card (`car
 name, label, presets, and its config fields with their defaults, ranges and tune spaces). The
 library asks the method; it never compares method names.
 
-Per-interaction state (DCF's loss history, CrossDenoise's entity losses): a method with
-`has_method_state` gives its initial pytree (`init_method_state`), its loss takes that state
-as a last argument and returns the updated one beside its logs, and `make_end_epoch` may
-update it once per epoch; it lives in `TrainState.method_state`, so checkpoints carry it.
+Method state (DCF's loss history, CrossDenoise's entity losses, PD's popularity, the
+exposure-aware DPI's log popularity): a method that is `stateful(spec)` (by default its
+`has_method_state`; DPI/DVAE only with `exposure_power` > 0) gives its initial pytree
+(`init_method_state`), its loss takes that state as a last argument and returns the updated
+one beside its logs, and `make_end_epoch` may update it once per epoch; it lives in
+`TrainState.method_state`, so checkpoints carry it.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class Method:
     card: ClassVar[MethodCard]
     # scores how likely each training interaction is a real positive: writes the noise report
     is_denoising: ClassVar[bool] = False
-    has_method_state: ClassVar[bool] = False  # keeps a per-interaction state (see above)
+    has_method_state: ClassVar[bool] = False  # keeps a method state (see above, `stateful`)
     phase_roles: ClassVar[Mapping[int, str]] = {}
 
     @property

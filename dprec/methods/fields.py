@@ -34,6 +34,11 @@ class Choice:
     def describe(self) -> Any:
         return list(self.values)
 
+    def text(self) -> str:
+        return (
+            "{" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in self.values) + "}"
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class Float:
@@ -51,6 +56,9 @@ class Float:
 
     def describe(self) -> Any:
         return {"low": self.low, "high": self.high, "log": self.log}
+
+    def text(self) -> str:
+        return f"[{self.low:g}, {self.high:g}]" + (" log-uniform" if self.log else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +81,10 @@ class Int:
 
     def describe(self) -> Any:
         return {"low": self.low, "high": self.high, "step": self.step, "int": True}
+
+    def text(self) -> str:
+        step = f" step {self.step}" if self.step != 1 else ""
+        return f"integers {self.low}…{self.high}{step}"
 
 
 Space = Choice | Float | Int

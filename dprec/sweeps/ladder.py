@@ -34,7 +34,7 @@ from dprec.methods.cards import METHOD_NAMES
 from dprec.references.names import REFERENCE_LABELS
 from dprec.runs import pages, rundir
 from dprec.runs.finished import FinishedRun, iter_runs, method_label, read_run
-from dprec.sweeps import grid
+from dprec.sweeps import grid, tune
 from dprec.tools.report import MODEL_LABELS
 
 DATASETS = ("ml-100k", "modcloth")
@@ -212,6 +212,13 @@ def collect(out: Path, datasets: Sequence[str], rows: Sequence[Row]) -> list[dic
                     "setting": (summary.get("best") or {}).get("params", {}),
                     "epochs": [r.results.get("best_epoch") for r in runs],
                     "trials": summary.get("trials", {}),
+                    # The budget the tune itself recorded (not this command's flags).
+                    "budget": (
+                        summary.get("trials_requested"),
+                        summary.get("max_epochs"),
+                        tuple(summary.get("seeds", ())),
+                    ),
+                    "complete": len(runs) >= len(summary.get("seeds", ())) > 0,
                 }
             )
     return table
@@ -224,7 +231,13 @@ def _mean(entry: dict, view: str, metric: str) -> float | None:
 
 def best_of(entries: Sequence[dict], kind: str, view: str, metric: str) -> dict | None:
     """The entry of `kind` with the highest mean in the column, or None."""
-    scored = [(m, e) for e in entries if e["kind"] == kind and (m := _mean(e, view, metric))]
+    scored = [
+        (m, e)
+        for e in entries
+        if e["kind"] == kind
+        and e.get("complete", True)
+        and (m := _mean(e, view, metric)) is not None
+    ]
     return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
 
@@ -239,11 +252,13 @@ def dataset_table(entries: Sequence[dict]) -> str:
     """One dataset's Markdown table: reference rows, then trained rows by all-users R@20."""
     columns = [(view, metric) for view in VIEWS for metric in METRICS]
     best = {
-        col: max((m for e in entries if (m := _mean(e, *col))), default=None) for col in columns
+        col: max((m for e in entries if (m := _mean(e, *col)) is not None), default=None)
+        for col in columns
     }
     best_reference = {
         col: max(
-            (m for e in entries if e["kind"] == "reference" and (m := _mean(e, *col))), default=None
+            (m for e in entries if e["kind"] == "reference" and (m := _mean(e, *col)) is not None),
+            default=None,
         )
         for col in columns
     }
@@ -366,12 +381,13 @@ def headline(entries: Sequence[dict], args_text: str, stamp: str) -> str:
             row += cell(label, dataset, view)[1]
         body.append(row)
     trained = [e["label"] for e in entries if e["kind"] == "trained"]
-    tried = (
-        "Tried: " + ", ".join(dict.fromkeys(trained)) + "; λ0 over the decades 0.001–1000 and "
-        "the learning rate in [1e-4, 1e-2] in every tune, with each method's own fields "
-        "(SL's temperature, T-CE's drop schedule, ...), every tune starting from the "
-        "preset; the negatives per positive at each preset."
-    )
+    partial = [e["label"] for e in entries if e["kind"] == "trained" and not e["complete"]]
+    tried = "Tried: " + ", ".join(dict.fromkeys(trained)) + "."
+    if partial:
+        tried += (
+            " Not all seeds finished for " + ", ".join(partial) + ": their cells show the "
+            "seeds that did, and the goal lines leave them out."
+        )
     return (
         "**Where dprec's trained models stand against the reference recommenders** (the "
         "[ladder](docs/results/ladder.md); test R@20 at the epoch selected on the noisy "
@@ -388,11 +404,29 @@ def headline(entries: Sequence[dict], args_text: str, stamp: str) -> str:
     )
 
 
-def budget_text(args: argparse.Namespace) -> str:
+def budget_text(entries: Sequence[dict]) -> str:
+    """The trained rows' budget as their tunes recorded it (tune.json): one sentence when
+    every row shares it, else each row's."""
+    budgets = {e["label"]: e["budget"] for e in entries if e["kind"] == "trained"}
+
+    def one(budget) -> str:
+        trials, epochs, seeds = budget
+        return (
+            f"{trials} trials of at most {epochs} epochs, the best setting rerun over seeds "
+            + ",".join(str(s) for s in seeds)
+        )
+
+    if not budgets:
+        return "none finished."
+    distinct = set(budgets.values())
+    if len(distinct) == 1:
+        shared = one(next(iter(distinct)))
+    else:
+        shared = "budgets differ: " + "; ".join(f"{k}: {one(v)}" for k, v in budgets.items())
+    space = ", ".join(f"{key} {dist.text()}" for key, dist in tune.COMMON.items())
     return (
-        f"each tuned by `dprec-tune` on the noisy validation split ({args.trials} trials of at "
-        f"most {args.max_epochs} epochs, median pruning, the method's search space), the best "
-        f"setting rerun over seeds {args.seeds}."
+        f"each tuned by `dprec-tune` on the noisy validation split ({shared}; median pruning; "
+        f"{space} and the method's own fields)."
     )
 
 
@@ -436,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         text = markdown(
             entries,
-            budget_text(args),
+            budget_text(entries),
             missing_rows(args.out, datasets, rows, len(grid.parse_seeds(args.seeds))),
         )
         print(text, end="")
@@ -446,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {args.page}")
         if args.readme:
             pages.replace_block(
-                args.readme, HEADLINE_BLOCK, headline(entries, budget_text(args), stamp)
+                args.readme, HEADLINE_BLOCK, headline(entries, budget_text(entries), stamp)
             )
             print(f"wrote the headline table of {args.readme}")
         return 1 if failed else 0

@@ -15,15 +15,16 @@ validation loss instead (`eval.selection`), the trial's value is the selected ep
 the study minimises it. While a trial runs, the tuner reads its metrics.jsonl, reports each
 epoch's validation metric (or loss) to Optuna and stops the subprocess when the pruner says so.
 
-A new study's first trial is the preset itself (each searched key at the config's value,
-where that lies in its range): the tuned setting is then never one the preset beats on the
-validation split. The study lives in DIR/study.db (SQLite), so a killed tune resumes when the
-same command is rerun: trials a kill left RUNNING are marked FAIL and their settings re-queued
-into the same run directory (dprec resumes it from its checkpoint); the study stops at N
-finished (complete or pruned) trials. Then the best setting is rerun over --seeds into
-DIR/best (dprec-grid's layout: grid.json + one run directory per seed; `dprec-report
-DIR/best` reads it), and DIR/tune.json (the best setting, its value, the trial counts) and
-DIR/trials.csv (one row per trial) are written. Bad input prints one line and exits with status 2.
+A new study's first trial is the preset itself (every searched key at the config's value,
+when each lies in its range; tune.json `preset_first`): at the tune's epochs the tuned setting
+is then never one the preset beats on the validation split. The study lives in DIR/study.db
+(SQLite), so a killed tune resumes when the same command is rerun: trials a kill left RUNNING
+are marked FAIL and their settings re-queued into the same run directory (dprec resumes it
+from its checkpoint); the study stops at N finished (complete or pruned) trials. Then the
+best setting is rerun over --seeds into DIR/best (dprec-grid's layout: grid.json + one run
+directory per seed; `dprec-report DIR/best` reads it), and DIR/tune.json (the best setting,
+its value, the trial counts) and DIR/trials.csv (one row per trial) are written. Bad input
+prints one line and exits with status 2.
 """
 
 from __future__ import annotations
@@ -201,17 +202,19 @@ def setting(config: Any, key: str, fixed: Mapping[str, str]) -> Any:
 
 
 def preset_params(config: Any, space: Mapping[str, Any], fixed: Mapping[str, str]) -> dict:
-    """The preset's own value of each searched key, where it lies in the key's range: a new
-    study's first trial, so that the tuned setting is never one the preset beats on validation
-    (a key whose preset value is outside its range is left to the sampler)."""
+    """The preset's value of every searched key: a new study's first trial, so that at the
+    tune's epochs the tuned setting is never one the preset beats on validation. {} (the
+    sampler starts) where a key's preset lies outside its range or the config has no such
+    key (a --space typo: dprec.main names it when the first trial starts)."""
     params = {}
     for key, distribution in space.items():
         try:
             value = setting(config, key, fixed)
-        except KeyError:  # a --space key the config does not have: dprec.main will say so
-            continue
-        if distribution.contains(value):
-            params[key] = value
+        except (KeyError, TypeError, AttributeError):
+            return {}
+        if not distribution.contains(value):
+            return {}
+        params[key] = value
     return params
 
 
@@ -468,8 +471,9 @@ def requeue_stale(study) -> int:
         study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
         if trial.params:
             attrs = {"retry_of": trial.number}
-            if "run_dir" in trial.user_attrs:
-                attrs["run_dir"] = trial.user_attrs["run_dir"]
+            for key in ("run_dir", "preset"):
+                if key in trial.user_attrs:
+                    attrs[key] = trial.user_attrs[key]
             study.enqueue_trial(trial.params, user_attrs=attrs)
         grid.say(f"trial {trial.number} was left RUNNING by a killed tune: FAIL, re-queued")
     return len(stale)
@@ -763,6 +767,8 @@ def finish(tune, study, settings, seeds, trial_seed, args, started) -> int:
     n = counts(study)
     summary: dict[str, Any] = {
         **settings,
+        # Whether the study's first trial was the preset (`preset_params`).
+        "preset_first": bool(study.trials and study.trials[0].user_attrs.get("preset")),
         "trials_requested": args.trials,
         "trials": {**n, "total": len(study.trials)},
         "best": None,
