@@ -52,16 +52,21 @@ def _quiet_background_failures() -> Iterator[None]:
     Within a save those are held back; if the save fails they stay silent for the rest of the
     process (its one-line error says what happened), else they are reported as usual."""
     hooks = (sys.excepthook, sys.unraisablehook, threading.excepthook)
-    absl_logger = logging.getLogger("absl")  # orbax logs through absl
-    level = absl_logger.level
+    # Orbax logs through absl; its writes run as asyncio tasks, and a second failed write's
+    # task is reported by asyncio's logger ("Task exception was never retrieved") when the
+    # loop or the task is collected, which may be after the save has failed.
+    loggers = [logging.getLogger(name) for name in ("absl", "asyncio")]
+    levels = [logger.level for logger in loggers]
     held: list[tuple] = []
     sys.excepthook = lambda *args: held.append(("except", args))
     sys.unraisablehook = lambda arg: held.append(("unraisable", (arg,)))
     threading.excepthook = lambda arg: held.append(("thread", (arg,)))
-    absl_logger.setLevel(logging.CRITICAL)
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     yield
     sys.excepthook, sys.unraisablehook, threading.excepthook = hooks
-    absl_logger.setLevel(level)
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
     for kind, args in held:
         {"except": hooks[0], "unraisable": hooks[1], "thread": hooks[2]}[kind](*args)
 

@@ -390,7 +390,8 @@ def headline(entries: Sequence[dict], args_text: str, stamp: str) -> str:
         )
     return (
         "**Where dprec's trained models stand against the reference recommenders** (the "
-        "[ladder](docs/results/ladder.md); test R@20 at the epoch selected on the noisy "
+        "[ladder](docs/results/index.md#the-ladder-trained-models-against-the-reference-"
+        "recommenders); test R@20 at the epoch selected on the noisy "
         "validation split, mean ± std over seeds). Trained rows: "
         + args_text
         + "\n\n"
