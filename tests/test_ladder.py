@@ -147,6 +147,8 @@ def test_the_readme_headline_lists_every_row_against_the_best_reference(tmp_path
     assert lines[3] == "| MF BPR | tuned | 0.3000 | -25.0 % | – | – |"
     assert lines[4] == "| Popularity | reference | 0.2000 | -50.0 % | – | – |"
     assert text.endswith("stamp")
+    with_missing = ladder.headline(entries, "budget.", "stamp", ["modcloth: GMF Normal"])
+    assert "Asked for but not finished: modcloth: GMF Normal." in with_missing
 
 
 def test_the_headline_replaces_only_the_readme_block(tmp_path):

@@ -351,7 +351,9 @@ def markdown(entries: Sequence[dict], args_text: str, missing: Sequence[str] = (
     return "\n\n".join(parts) + "\n"
 
 
-def headline(entries: Sequence[dict], args_text: str, stamp: str) -> str:
+def headline(
+    entries: Sequence[dict], args_text: str, stamp: str, missing: Sequence[str] = ()
+) -> str:
     """The README's headline: one table of the goal's columns (test R@20 and the difference to
     that column's best reference row), rows ordered by the first column."""
     labels = list(dict.fromkeys(e["label"] for e in entries))
@@ -383,6 +385,8 @@ def headline(entries: Sequence[dict], args_text: str, stamp: str) -> str:
     trained = [e["label"] for e in entries if e["kind"] == "trained"]
     partial = [e["label"] for e in entries if e["kind"] == "trained" and not e["complete"]]
     tried = "Tried: " + ", ".join(dict.fromkeys(trained)) + "."
+    if missing:
+        tried += " Asked for but not finished: " + "; ".join(missing) + "."
     if partial:
         tried += (
             " Not all seeds finished for " + ", ".join(partial) + ": their cells show the "
@@ -469,11 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserInputError(
                 f"no finished ladder runs under {args.out}; run without --no-train"
             )
-        text = markdown(
-            entries,
-            budget_text(entries),
-            missing_rows(args.out, datasets, rows, len(grid.parse_seeds(args.seeds))),
-        )
+        missing = missing_rows(args.out, datasets, rows, len(grid.parse_seeds(args.seeds)))
+        text = markdown(entries, budget_text(entries), missing)
         print(text, end="")
         stamp = pages.provenance()
         if args.page:
@@ -481,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {args.page}")
         if args.readme:
             pages.replace_block(
-                args.readme, HEADLINE_BLOCK, headline(entries, budget_text(entries), stamp)
+                args.readme, HEADLINE_BLOCK, headline(entries, budget_text(entries), stamp, missing)
             )
             print(f"wrote the headline table of {args.readme}")
         return 1 if failed else 0
