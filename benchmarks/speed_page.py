@@ -36,6 +36,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from bench_epoch import timed
 from page_option import add_page_option, printed_page
 
 from dprec.config.presets import build_config
@@ -95,19 +96,9 @@ def measure(model: str, method: str, data_cache: dict, repeats: int) -> dict:
         state, logs = setup.epoch_fn(state, setup.batches(index), setup.graph)
         jax.block_until_ready((state, jax.device_get(logs)))
 
-    epoch(0)
-    epochs = []
-    for index in range(1, repeats + 1):
-        tic = time.perf_counter()
-        epoch(index)
-        epochs.append(time.perf_counter() - tic)
+    epochs = timed(epoch, repeats)  # epoch(0) compiles, untimed
     params = state.params["target"]
-    setup.evaluator.test(params)  # compiles
-    evals = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        setup.evaluator.test(params)
-        evals.append(time.perf_counter() - tic)
+    evals = timed(lambda _: setup.evaluator.test(params), repeats)
     users = int(setup.evaluator.test_task.users.shape[0])
     return {
         "epoch": statistics.median(epochs),
