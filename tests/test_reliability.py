@@ -240,11 +240,10 @@ def test_truncated_gzip_is_one_line(tmp_path):
         read_table(str(path), specs.ColumnSpec())
 
 
-def test_missing_config_file_is_one_line_and_fast(tmp_path):
-    tic = time.perf_counter()
+def test_missing_config_file_is_one_line(tmp_path):
     proc = run_main("--config=configs/nope.py", f"--workdir={tmp_path / 'r'}")
     one_error_line(proc, "config file configs/nope.py not found", "repository root")
-    assert time.perf_counter() - tic < 60  # generous: nothing but flag parsing ran
+    assert not (tmp_path / "r").exists()  # refused before a run directory was made
 
 
 def test_config_errors_come_before_the_training_modules_load(tmp_path):
