@@ -94,12 +94,20 @@ def test_a_failed_run_writes_no_page_and_no_page_is_written_without_the_option(t
 def test_the_speed_page_bounds_by_hand():
     from speed_page import bounds
 
-    # 40 steps × 8 passes × 1 MiB at 1 GB/s; 1,000 users × 500 items: scores 2 × 4 B each at
-    # 1 GB/s = 4 ms against 2 × (32 + 0) flops each at 10 GFLOP/s = 3.2 ms.
-    row = {"steps": 40, "trained_bytes": 2**20, "users": 1000, "items": 500, "pair_flops": 64}
+    # 40 steps × a 2 ms update; 1,000 users × 500 items: scores 2 × 4 B each at 1 GB/s = 4 ms
+    # against 2 × (32 + 0) flops each at 10 GFLOP/s = 3.2 ms.
+    row = {"steps": 40, "update": 2e-3, "users": 1000, "items": 500, "pair_flops": 64}
     epoch, evaluation = bounds(row, bandwidth=1e9, peak=1e10)
-    assert epoch == pytest.approx(40 * 8 * 2**20 / 1e9)
+    assert epoch == pytest.approx(40 * 2e-3)
     assert evaluation == pytest.approx(4e-3)
     # Wider embeddings make the dot products the bound: 2 × 4,096 flops a pair → 0.41 s.
     row["pair_flops"] = 2 * 4096
     assert bounds(row, 1e9, 1e10)[1] == pytest.approx(1000 * 500 * 8192 / 1e10)
+
+
+def test_the_update_probe_times_the_adam_step_and_grows_with_the_table():
+    from speed_page import update_seconds
+
+    small = update_seconds({"table": jnp.zeros((1000, 8))}, repeats=3)
+    large = update_seconds({"table": jnp.zeros((400_000, 64))}, repeats=3)
+    assert 0 < small < large  # 3,200× the bytes: more time, whatever the machine
