@@ -173,3 +173,23 @@ def test_a_ladder_without_finished_runs_says_so(tmp_path, capsys):
     status = ladder.main(["--out", str(tmp_path), "--datasets", "ml-100k", "--no-train"])
     assert status == 2
     assert "no finished ladder runs" in capsys.readouterr().err
+
+
+def test_rows_still_improving_at_the_epoch_cap_are_named(tmp_path):
+    """GMF Normal selected epochs 7 and 8 of a 30-epoch cap: not capped; at 28 and 30 it is
+    (within 2 of the cap on every seed); one seed at 27 is not."""
+    _build(tmp_path)
+    entries = ladder.collect(tmp_path, ["ml-100k"], ladder.parse_rows("gmf:normal,mf:bpr"))
+    assert ladder.capped_rows(entries) == []
+    assert "epoch cap" not in ladder.markdown(entries, "budget.")
+    (gmf,) = [e for e in entries if e["label"] == "GMF Normal"]
+    gmf["epochs"] = [28, 30]
+    assert ladder.capped_rows(entries) == ["ml-100k: GMF Normal"]
+    assert "still improving when its budget ended): ml-100k: GMF Normal." in ladder.markdown(
+        entries, "budget."
+    )
+    assert "Still improving at the epoch cap: ml-100k: GMF Normal." in ladder.headline(
+        entries, "budget.", "stamp"
+    )
+    gmf["epochs"] = [27, 30]
+    assert ladder.capped_rows(entries) == []

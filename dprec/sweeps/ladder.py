@@ -317,6 +317,19 @@ def goal_lines(entries: Sequence[dict]) -> list[str]:
     return lines
 
 
+def capped_rows(entries: Sequence[dict], slack: int = 2) -> list[str]:
+    """'DATASET: LABEL' of every trained row whose every seed selected an epoch within `slack`
+    of its tune's epoch cap: still improving when the budget ended, so a longer budget may
+    raise it (the budget, not the method, is what such a row measures)."""
+    capped = []
+    for entry in entries:
+        cap = (entry.get("budget") or (None, None))[1]
+        epochs = [e for e in entry.get("epochs", []) if e is not None]
+        if entry["kind"] == "trained" and cap and epochs and min(epochs) >= cap - slack:
+            capped.append(f"{entry['dataset']}: {entry['label']}")
+    return capped
+
+
 def missing_rows(out: Path, datasets: Sequence[str], rows: Sequence[Row], seeds: int) -> list[str]:
     """'DATASET: LABEL' of every requested row with fewer finished best reruns than `seeds`
     ("(n of N seeds)" where some are)."""
@@ -347,7 +360,15 @@ def markdown(entries: Sequence[dict], args_text: str, missing: Sequence[str] = (
             "Requested but not finished (the ladder was stopped before their tunes and reruns "
             "ended; rerun the command to finish them): " + "; ".join(missing) + "."
         )
-    parts.append("## The goal\n\n" + "\n".join(goal_lines(entries)))
+    goal = "\n".join(goal_lines(entries))
+    if capped := capped_rows(entries):
+        goal += (
+            "\n\nAt the epoch cap (every seed selected an epoch within 2 of the tune's "
+            "maximum, so the row was still improving when its budget ended): "
+            + "; ".join(capped)
+            + "."
+        )
+    parts.append("## The goal\n\n" + goal)
     return "\n\n".join(parts) + "\n"
 
 
@@ -392,6 +413,8 @@ def headline(
             " Not all seeds finished for " + ", ".join(partial) + ": their cells show the "
             "seeds that did, and the goal lines leave them out."
         )
+    if capped := capped_rows(entries):
+        tried += " Still improving at the epoch cap: " + "; ".join(capped) + "."
     return (
         "**Where dprec's trained models stand against the reference recommenders** (the "
         "[ladder](docs/results/index.md#the-ladder-trained-models-against-the-reference-"
