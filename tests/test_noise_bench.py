@@ -206,6 +206,49 @@ def test_the_oracle_is_normal_training_on_the_truth_clean_rows(tmp_path, tune):
     assert any(part.endswith("method=normal") for part in oracle)
 
 
+def test_the_control_reruns_normal_at_the_best_methods_setting(tmp_path, capsys):
+    """Tuned layout: normal 0.25 ± 0.07, the oracle 0.45, DPI 0.35 (its tune chose learning
+    rate 0.004 and λ0 1), T-CE 0.2. The control is normal training at DPI's learning rate and
+    λ0 over the seeds, as a grid; at 0.34 ± 0.014 it reaches DPI (within the larger std),
+    and the cell says the gain was the setting's; a later, different best keeps the old one."""
+    runs = tmp_path / "runs" / "latent-uniform-0.2"
+    bench_run(runs / "normal" / "best" / "seed=0", 0, 0.2, 0.6)
+    bench_run(runs / "normal" / "best" / "seed=1", 1, 0.3, 0.6)
+    for method, recall in (("oracle", 0.45), ("dpi", 0.35), ("tce", 0.2)):
+        for seed in (0, 1):
+            bench_run(runs / method / "best" / f"seed={seed}", seed, recall, 0.5, references=False)
+    params = {"train.learning_rate": 0.004, "train.l2": 1.0, "method.c1": 10.0}
+    (runs / "dpi" / "tune.json").write_text(json.dumps({"best": {"params": params}}))
+    methods = ["normal", "dpi", "tce"]
+    args = args_of("--tune", "8", "--seeds", "0,1", "--max-epochs", "20")
+    data = tmp_path / "data.csv.gz"
+    folder, command, log = noise_bench.control_job(args, tmp_path, CELL, methods, data)
+    assert folder == runs / "control" and log.name == "latent-uniform-0.2-control.log"
+    assert "dprec.sweeps.grid" in command and "dprec.sweeps.tune" not in command
+    sets = {command[i + 1] for i, part in enumerate(command) if part == "--set"}
+    assert {"train.learning_rate=0.004", "train.l2=1.0", "train.num_epochs=20"} <= sets
+    assert not any(part.startswith("method.") for part in sets)  # normal's own fields only
+    assert command[command.index("--grid") + 1] == "seed=0,1"
+    assert any(part.endswith("method=normal") for part in command)
+    for seed, recall in ((0, 0.35), (1, 0.33)):
+        bench_run(folder / f"seed={seed}", seed, recall, None, references=False)
+    rows = noise_bench.collect(tmp_path, CELL, methods, tuned=True)
+    body = noise_bench_table.page_body(rows, [CELL], methods, "header")
+    assert "| Control: normal training (at DPI's learning_rate=0.004, l2=1) | " in body
+    assert "| DPI | closes 50 % of the gap | 0.3400 ± 0.0141 (reaches the best: the" in body
+    verdict = noise_bench_table.cell_verdict(noise_bench_table.index_rows(rows), CELL, methods)
+    assert verdict.best == "dpi"  # the control is never the best method
+    # A control further below (0.26) does not reach DPI's 0.35.
+    control = noise_bench_table.lookup(noise_bench_table.index_rows(rows), CELL, "control")
+    assert "reaches" not in noise_bench_table._control_text((0.26, 0.0, 2), (0.35, 0.0, 2))
+    assert "reaches" in noise_bench_table._control_text(control, (0.35, 0.0, 2))
+    # Another best setting after the control ran: the finished control is kept, and said so.
+    params["train.learning_rate"] = 0.01
+    (runs / "dpi" / "tune.json").write_text(json.dumps({"best": {"params": params}}))
+    assert noise_bench.control_job(args, tmp_path, CELL, methods, data) is None
+    assert "best method changed since; kept the old control" in capsys.readouterr().out
+
+
 def test_each_world_writes_its_own_data_file_with_sizes_only_where_taken(tmp_path):
     args = args_of("--n-users", "150", "--n-items", "110")
     assert noise_bench.world_options("latent", args) == (

@@ -19,6 +19,12 @@ OUT/runs/WORLD-KIND-RATE/METHOD. Both resume: rerun the same command after a kil
 `--selection loss|trimmed_loss` has every run pick its epoch (and the tuner its best trial) by
 that validation loss instead of the validation metric (`eval.selection`).
 
+With --tune, each cell then gets a **control**: normal training at the learning rate and λ0
+that the cell's best method's tune chose, over the same seeds (`dprec-grid` into
+OUT/runs/WORLD-KIND-RATE/control). A tune of a few trials samples normal's two parameters at
+other points than a method's larger space does; where the control reaches the best method,
+its gain was that setting's, not its denoising's.
+
 OUT/noise_bench.csv and OUT/noise_bench.md (and the generated page with --page) then hold,
 per cell × method, clean-test R@20 and N@20 (mean ± std over seeds; all and warm users), the
 gap closed towards the oracle on R@20 (all users), the reference rankers' rows (popularity,
@@ -37,6 +43,7 @@ import argparse
 import concurrent.futures
 import csv
 import inspect
+import json
 import subprocess
 import sys
 import time
@@ -51,6 +58,7 @@ from dprec.references.names import REFERENCE_NAMES
 from dprec.runs import finished, pages, rundir
 from dprec.sweeps import grid
 from dprec.sweeps.noise_bench_table import (
+    CONTROL,
     CSV_COLUMNS,
     METRICS,
     NORMAL,
@@ -59,6 +67,8 @@ from dprec.sweeps.noise_bench_table import (
     VIEWS,
     BenchRow,
     Cell,
+    cell_verdict,
+    index_rows,
     page_body,
     stats,
 )
@@ -76,6 +86,8 @@ WORLDS = {
 }
 DEFAULT_WORLDS = ("block", "latent", "real-ml100k")
 ORACLE_SETTINGS = {"data.train_truth": "clean"}  # the oracle: train on the truth-clean rows
+CONTROL_FILE = "control.json"  # in the control's folder: whose setting it reruns
+CONTROL_KEYS = ("train.learning_rate", "train.l2")  # the settings normal's own tune searches
 
 
 class BenchError(Exception):
@@ -107,7 +119,7 @@ def write_data(
     out: Path, kind: str, rate: float, args: argparse.Namespace, world: str = "block"
 ) -> Path:
     """OUT/data/WORLD-KIND-RATE.csv.gz (kept if it exists: a rerun resumes on the same data)."""
-    path = out / "data" / f"{Cell(world, kind, rate).name}.csv.gz"
+    path = data_path(out, Cell(world, kind, rate))
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,12 +215,16 @@ def collect(out: Path, cell: Cell, methods: Sequence[str], tuned: bool) -> list[
         rows.append(BenchRow(*head, *stats(values)))
 
     normal_runs: list[finished.FinishedRun] = []
-    for method in [*methods, ORACLE]:
-        runs = seed_runs(combo_dir(out, cell, method), tuned)
+    for method in [*methods, ORACLE, CONTROL]:
+        folder = combo_dir(out, cell, method)
+        if method == CONTROL and not (folder / CONTROL_FILE).is_file():
+            continue  # presets mode, or the control not run yet
+        setting = control_setting(folder) if method == CONTROL else ""
+        runs = seed_runs(folder, tuned and method != CONTROL)  # the control is a grid
         normal_runs = runs if method == NORMAL else normal_runs
         for view in VIEWS:
             for metric in METRICS:
-                add(method, metric, view, [run.metric(view, metric) for run in runs])
+                add(method, metric, view, [run.metric(view, metric) for run in runs], setting)
         aucs = [run.results.get("interpretation", {}).get("noise_detection_auc") for run in runs]
         add(method, "auc", "train", aucs, score="own")
     for name in REFERENCE_NAMES:
@@ -220,6 +236,52 @@ def collect(out: Path, cell: Cell, methods: Sequence[str], tuned: bool) -> list[
     aucs = [popularity_auc(run.path) for run in normal_runs]
     add(POPULARITY, "auc", "train", aucs, score="inverse popularity")
     return rows
+
+
+def control_setting(folder: Path) -> str:
+    """The control's label text: "at DPI's learning_rate=0.00364, l2=1"."""
+    chosen = json.loads((folder / CONTROL_FILE).read_text())
+    values = ", ".join(
+        f"{key.split('.')[-1]}={value:.3g}" for key, value in chosen["params"].items()
+    )
+    return f"at {chosen['label']}'s {values}"
+
+
+def control_job(
+    args: argparse.Namespace, out: Path, cell: Cell, methods: Sequence[str], data: Path
+) -> tuple[Path, list[str], Path] | None:
+    """The control of a tuned cell: normal training at the learning rate and λ0 of the cell's
+    best method (by mean clean-test R@20, all users), over the seeds, as a grid into
+    OUT/runs/CELL/control (its control.json names whose setting); None where the cell has no
+    best method yet or its tune recorded no such setting."""
+    from dprec.tools.report import METHOD_LABELS
+
+    verdict = cell_verdict(index_rows(collect(out, cell, methods, True)), cell, methods)
+    if verdict.best is None:
+        return None
+    summary = combo_dir(out, cell, verdict.best) / "tune.json"
+    if not summary.is_file():
+        return None
+    params = (json.loads(summary.read_text()).get("best") or {}).get("params", {})
+    chosen = {key: params[key] for key in CONTROL_KEYS if key in params}
+    if not chosen:
+        return None
+    folder = combo_dir(out, cell, CONTROL)
+    record = {"method": verdict.best, "label": METHOD_LABELS.get(verdict.best, verdict.best)}
+    record["params"] = chosen
+    if (folder / CONTROL_FILE).is_file() and json.loads((folder / CONTROL_FILE).read_text()) != (
+        record
+    ):
+        # Another best method or setting than the control already run: keep the finished
+        # runs, say so, and leave the control as it is (remove the folder to redo it).
+        print(f"{cell.name}/control: the best method changed since; kept the old control")
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    rundir.write_atomic(folder / CONTROL_FILE, json.dumps(record) + "\n")
+    untuned = argparse.Namespace(**{**vars(args), "tune": 0})
+    fixed = {**grid.parse_set(args.set), **{key: str(value) for key, value in chosen.items()}}
+    command = combo_command(untuned, NORMAL, data, folder, fixed)
+    return folder, command, out / "logs" / f"{cell.name}-{CONTROL}.log"
 
 
 def parse_list(text: str, name: str, kind=str) -> list:
@@ -326,6 +388,30 @@ def run_combo(command: list[str], log: Path) -> int:
         )
 
 
+def run_jobs(jobs: Sequence[tuple[Path, list[str], Path]], workers: int, started: float) -> int:
+    """Runs (folder, command, log) jobs `workers` at a time, a progress line each; returns
+    how many failed."""
+    failed = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {
+            pool.submit(run_combo, command, log): (combo, log) for combo, command, log in jobs
+        }
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            combo, log = futures[future]
+            rc = future.result()
+            failed += rc != 0
+            name = f"{combo.parent.name}/{combo.name}"
+            status = "done" if rc == 0 else f"FAILED (rc {rc}, see {log})"
+            elapsed = time.perf_counter() - started
+            print(f"[{done}/{len(jobs)}] {name} {status} ({elapsed:.0f} s)", flush=True)
+    return failed
+
+
+def data_path(out: Path, cell: Cell) -> Path:
+    """OUT/data/WORLD-KIND-RATE.csv.gz, the cell's planted table (written by write_data)."""
+    return out / "data" / f"{cell.name}.csv.gz"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
@@ -353,19 +439,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else combo_command(args, method, data, combo, fixed)
             )
             jobs.append((combo, command, log))
-    failed = 0
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {
-            pool.submit(run_combo, command, log): (combo, log) for combo, command, log in jobs
-        }
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            combo, log = futures[future]
-            rc = future.result()
-            failed += rc != 0
-            name = f"{combo.parent.name}/{combo.name}"
-            status = "done" if rc == 0 else f"FAILED (rc {rc}, see {log})"
-            elapsed = time.perf_counter() - started
-            print(f"[{done}/{len(jobs)}] {name} {status} ({elapsed:.0f} s)", flush=True)
+    failed = run_jobs(jobs, args.jobs, started)
+    if args.tune and not failed:  # the controls need every method's tune of their cell
+        controls = [
+            job
+            for cell in cells
+            if (job := control_job(args, out, cell, methods, data_path(out, cell))) is not None
+        ]
+        failed += run_jobs(controls, args.jobs, started)
     rows = [row for cell in cells for row in collect(out, cell, methods, bool(args.tune))]
     with open(out / CSV_FILE, "w", newline="") as handle:
         writer = csv.writer(handle)
