@@ -269,15 +269,14 @@ def control_job(
     folder = combo_dir(out, cell, CONTROL)
     record = {"method": verdict.best, "label": METHOD_LABELS.get(verdict.best, verdict.best)}
     record["params"] = chosen
-    if (folder / CONTROL_FILE).is_file() and json.loads((folder / CONTROL_FILE).read_text()) != (
-        record
-    ):
+    recorded = folder / CONTROL_FILE
+    if recorded.is_file() and json.loads(recorded.read_text()) != record:
         # Another best method or setting than the control already run: keep the finished
         # runs, say so, and leave the control as it is (remove the folder to redo it).
         print(f"{cell.name}/control: the best method changed since; kept the old control")
         return None
     folder.mkdir(parents=True, exist_ok=True)
-    rundir.write_atomic(folder / CONTROL_FILE, json.dumps(record) + "\n")
+    rundir.write_atomic(recorded, json.dumps(record) + "\n")
     untuned = argparse.Namespace(**{**vars(args), "tune": 0})
     fixed = {**grid.parse_set(args.set), **{key: str(value) for key, value in chosen.items()}}
     command = combo_command(untuned, NORMAL, data, folder, fixed)
